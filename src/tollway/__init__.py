@@ -1,0 +1,115 @@
+"""Tollway: one OpenAI-format interface to every LLM provider.
+
+``import tollway`` loads only this file, the version and the error classes; everything else (adapters, aiohttp,
+orjson) is imported on first use, so importing stays in the low milliseconds.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from tollway._version import __version__
+from tollway.errors import (
+    APIConnectionError,
+    APIError,
+    AuthenticationError,
+    BadGatewayError,
+    BadRequestError,
+    BudgetExceededError,
+    ContentPolicyViolationError,
+    ContextWindowExceededError,
+    InternalServerError,
+    MissingCredentialsError,
+    NotFoundError,
+    PermissionDeniedError,
+    RateLimitError,
+    ServiceUnavailableError,
+    Timeout,
+    TollwayError,
+    UnknownProviderError,
+    UnprocessableEntityError,
+    UnsupportedParamsError,
+)
+
+if TYPE_CHECKING:
+    from tollway.api import acompletion, aembedding, completion, embedding
+    from tollway.client import Client
+    from tollway.stream_builder import stream_chunk_builder
+    from tollway.streaming import AsyncCompletionStream, CompletionStream
+    from tollway.transport import Timeouts
+    from tollway.types import ChatCompletion, ChatCompletionChunk, EmbeddingResponse
+    from tollway.usage import TokenUsage
+
+    provider_list: list[str]
+
+__all__ = [
+    "APIConnectionError",
+    "APIError",
+    "AsyncCompletionStream",
+    "AuthenticationError",
+    "BadGatewayError",
+    "BadRequestError",
+    "BudgetExceededError",
+    "ChatCompletion",
+    "ChatCompletionChunk",
+    "Client",
+    "CompletionStream",
+    "ContentPolicyViolationError",
+    "ContextWindowExceededError",
+    "EmbeddingResponse",
+    "InternalServerError",
+    "MissingCredentialsError",
+    "NotFoundError",
+    "PermissionDeniedError",
+    "RateLimitError",
+    "ServiceUnavailableError",
+    "Timeout",
+    "Timeouts",
+    "TokenUsage",
+    "TollwayError",
+    "UnknownProviderError",
+    "UnprocessableEntityError",
+    "UnsupportedParamsError",
+    "__version__",
+    "acompletion",
+    "aembedding",
+    "completion",
+    "embedding",
+    "provider_list",
+    "stream_chunk_builder",
+]
+
+# Where each lazily loaded public name lives.
+_LAZY = {
+    "acompletion": "tollway.api",
+    "aembedding": "tollway.api",
+    "completion": "tollway.api",
+    "embedding": "tollway.api",
+    "Client": "tollway.client",
+    "stream_chunk_builder": "tollway.stream_builder",
+    "AsyncCompletionStream": "tollway.streaming",
+    "CompletionStream": "tollway.streaming",
+    "Timeouts": "tollway.transport",
+    "ChatCompletion": "tollway.types",
+    "ChatCompletionChunk": "tollway.types",
+    "EmbeddingResponse": "tollway.types",
+    "TokenUsage": "tollway.usage",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name == "provider_list":
+        from tollway.registry import provider_list
+
+        return provider_list()
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'tollway' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # later lookups skip __getattr__
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

@@ -1,0 +1,165 @@
+"""The adapter seam: one adapter per wire API, pure translation between OpenAI shapes and a provider's own.
+
+An adapter never does I/O and never reads the environment. It receives an OpenAI-shaped request dict (exactly
+what a client would send to ``POST /v1/chat/completions``, without tollway's own parameters) and an ``Endpoint``
+(where and how to call: data resolved by the client from the registry and the call's arguments), and returns
+``HttpRequest`` values and OpenAI-shaped dicts. The client owns the network, retries and timing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import orjson
+
+from tollway.errors import BadGatewayError, BadRequestError, TollwayError, UnsupportedParamsError
+from tollway.http import HttpRequest, HttpResponse
+
+__all__ = [
+    "Adapter",
+    "Endpoint",
+    "StreamDecoder",
+    "filter_params",
+    "json_body",
+    "load_json",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    """Where and how one call goes: provider, upstream model id, base URL, credentials, options.
+
+    ``api_base`` has no trailing slash. ``quirks`` carries the provider's documented deviations from its wire
+    API (registry data, e.g. which token-limit field an OpenAI-compatible vendor accepts); adapters read it,
+    nothing else branches on the provider's name.
+    """
+
+    provider: str
+    model: str
+    api_base: str
+    api_key: str | None = None
+    api_version: str | None = None
+    headers: Mapping[str, str] = field(default_factory=dict)
+    extra_body: Mapping[str, Any] = field(default_factory=dict)
+    drop_params: bool = False
+    quirks: Mapping[str, Any] = field(default_factory=dict)
+
+
+class StreamDecoder(Protocol):
+    """Turns a provider's streamed bytes into OpenAI ``chat.completion.chunk`` dicts.
+
+    ``feed`` returns the chunks completed by the bytes given; an error event inside the stream raises the mapped
+    ``TollwayError``. ``close`` is called at end of stream: it returns any last chunks, or raises
+    ``APIConnectionError`` when the stream ended before the provider's terminator (truncated). Whenever usage is
+    known the decoder emits it as a final chunk with ``"choices": []`` (the client drops that chunk for callers that
+    did not ask for ``stream_options.include_usage``); ``usage`` holds the latest OpenAI-shaped usage seen, even for a
+    stream that failed part way.
+    """
+
+    usage: dict[str, Any] | None
+
+    def feed(self, data: bytes) -> list[dict[str, Any]]:
+        """Decode more bytes."""
+        ...
+
+    def close(self) -> list[dict[str, Any]]:
+        """End of the byte stream."""
+        ...
+
+
+class Adapter(Protocol):
+    """One wire API. Every method is pure."""
+
+    def build_chat_request(self, request: dict[str, Any], endpoint: Endpoint) -> HttpRequest:
+        """The upstream request for an OpenAI chat request (``stream`` in ``request`` selects streaming)."""
+        ...
+
+    def parse_chat_response(
+        self, response: HttpResponse, request: dict[str, Any], endpoint: Endpoint
+    ) -> dict[str, Any]:
+        """An OpenAI ``chat.completion`` dict from a successful (2xx) upstream answer."""
+        ...
+
+    def chat_stream_decoder(self, request: dict[str, Any], endpoint: Endpoint) -> StreamDecoder:
+        """A fresh decoder for one streamed answer."""
+        ...
+
+    def build_embedding_request(self, request: dict[str, Any], endpoint: Endpoint) -> HttpRequest:
+        """The upstream request for an OpenAI embeddings request."""
+        ...
+
+    def parse_embedding_response(
+        self, response: HttpResponse, request: dict[str, Any], endpoint: Endpoint
+    ) -> dict[str, Any]:
+        """An OpenAI embeddings ``list`` dict from a successful upstream answer."""
+        ...
+
+    def map_error(self, response: HttpResponse, endpoint: Endpoint) -> TollwayError:
+        """The typed error for a non-2xx upstream answer."""
+        ...
+
+
+def json_body(payload: Mapping[str, Any], extra_body: Mapping[str, Any]) -> bytes:
+    """Serialise an upstream body; ``extra_body`` (the caller's escape hatch) is merged over it verbatim."""
+    if extra_body:
+        payload = {**payload, **extra_body}
+    return orjson.dumps(payload)
+
+
+def load_json(body: bytes, endpoint: Endpoint, what: str = "response") -> dict[str, Any]:
+    """Parse an upstream JSON object, or raise ``BadGatewayError`` quoting the start of what arrived."""
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        preview = body[:200].decode("utf-8", errors="replace")
+        raise BadGatewayError(
+            f"{endpoint.provider} returned a {what} that is not JSON: {preview!r}",
+            provider=endpoint.provider,
+            model=endpoint.model,
+            body=body,
+        ) from None
+    if not isinstance(data, dict):
+        raise BadGatewayError(
+            f"{endpoint.provider} returned a {what} that is not a JSON object",
+            provider=endpoint.provider,
+            model=endpoint.model,
+            body=body,
+        )
+    return data
+
+
+def filter_params(
+    request: Mapping[str, Any],
+    supported: Collection[str],
+    endpoint: Endpoint,
+    *,
+    ignored: Collection[str] = (),
+) -> dict[str, Any]:
+    """Keep the parameters an upstream accepts; raise (or, with ``drop_params``, drop) the rest.
+
+    ``ignored`` names parameters that are consumed by the adapter itself (so they are neither forwarded nor
+    reported). Parameters whose value is ``None`` count as not given, as in the OpenAI SDK.
+    """
+    kept: dict[str, Any] = {}
+    for key, value in request.items():
+        if value is None or key in ignored:
+            continue
+        if key in supported:
+            kept[key] = value
+        elif not endpoint.drop_params:
+            raise UnsupportedParamsError(
+                f"{endpoint.provider} does not support the parameter {key!r} "
+                "(pass drop_params=True to drop unsupported parameters)",
+                provider=endpoint.provider,
+                model=endpoint.model,
+                param=key,
+            )
+    return kept
+
+
+def require(condition: bool, message: str, endpoint: Endpoint, param: str | None = None) -> None:
+    """Raise ``BadRequestError`` with ``message`` unless ``condition`` holds."""
+    if not condition:
+        raise BadRequestError(message, provider=endpoint.provider, model=endpoint.model, param=param)

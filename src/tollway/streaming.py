@@ -1,0 +1,185 @@
+"""Streamed chat completions as iterators of OpenAI chunks, async and sync.
+
+The stream reads upstream bytes, lets the adapter's decoder turn them into chunk dicts and hands them out as
+``ChatCompletionChunk`` objects. It owns the upstream connection: finishing, breaking out of the loop, ``close()`` or
+leaving an ``async with`` block releases it, and an unfinished stream closes the connection so the provider stops
+generating. The usage chunk (``choices: []``) reaches callers only when they asked with
+``stream_options={"include_usage": True}``; the usage is known either way (``stream.usage``) so every streamed call
+can be costed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import deque
+from collections.abc import AsyncIterator, Coroutine, Iterator
+from types import TracebackType
+from typing import Any, Protocol, TypeVar
+
+from tollway.adapters.base import StreamDecoder
+from tollway.errors import Timeout, TollwayError
+from tollway.transport import TransportResponse
+from tollway.types import ChatCompletionChunk, ResponseMeta
+from tollway.usage import TokenUsage
+
+__all__ = ["AsyncCompletionStream", "CompletionStream"]
+
+_T = TypeVar("_T")
+
+
+class _Runner(Protocol):
+    def run(self, coro: Coroutine[Any, Any, _T]) -> _T: ...
+
+
+class AsyncCompletionStream:
+    """An async iterator of ``ChatCompletionChunk``; use ``async with`` or ``aclose()`` to stop early."""
+
+    def __init__(
+        self,
+        response: TransportResponse,
+        decoder: StreamDecoder,
+        *,
+        meta: ResponseMeta,
+        include_usage: bool,
+        read_timeout: float | None,
+    ) -> None:
+        self._response = response
+        self._decoder = decoder
+        self._meta = meta
+        self._include_usage = include_usage
+        self._read_timeout = read_timeout
+        self._bytes = response.iter_bytes()
+        self._ready: deque[dict[str, Any]] = deque()
+        self._done = False
+        self._closed = False
+
+    @property
+    def meta(self) -> ResponseMeta:
+        """Provider, upstream model and attempts; ``meta.usage`` is filled when the stream ends."""
+        return self._meta
+
+    @property
+    def usage(self) -> TokenUsage | None:
+        """Usage reported by the provider so far (complete once the stream is exhausted)."""
+        usage = self._decoder.usage
+        return TokenUsage.from_openai(usage) if usage else None
+
+    async def prime(self) -> None:
+        """Read until the first chunk is decoded, so errors sent before any output surface before the call returns
+        (and can be retried) rather than inside the caller's loop."""
+        try:
+            while not self._ready and not self._done:
+                await self._pull()
+        except BaseException:
+            await self.aclose()
+            raise
+
+    async def _pull(self) -> None:
+        try:
+            async with asyncio.timeout(self._read_timeout):
+                data = await anext(self._bytes, None)
+        except TimeoutError:
+            raise Timeout(
+                f"{self._meta.provider} sent nothing for {self._read_timeout}s in the middle of a stream",
+                provider=self._meta.provider,
+                model=self._meta.model,
+            ) from None
+        if data is None:
+            chunks = self._decoder.close()
+            self._done = True
+        else:
+            chunks = self._decoder.feed(data)
+        for chunk in chunks:
+            if self._include_usage or chunk.get("choices") or not chunk.get("usage"):
+                self._ready.append(chunk)
+
+    def __aiter__(self) -> AsyncCompletionStream:
+        return self
+
+    async def __anext__(self) -> ChatCompletionChunk:
+        try:
+            while not self._ready:
+                if self._done:
+                    await self._finish()
+                    raise StopAsyncIteration
+                await self._pull()
+        except TollwayError as exc:
+            exc.provider = exc.provider or self._meta.provider
+            exc.model = exc.model or self._meta.model
+            await self.aclose()
+            raise
+        except BaseException:
+            await self.aclose()
+            raise
+        return ChatCompletionChunk(self._ready.popleft(), self._meta)
+
+    async def _finish(self) -> None:
+        self._meta.usage = self.usage
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Stop reading and release (or, if unfinished, close) the upstream connection."""
+        if self._closed:
+            return
+        self._closed = True
+        self._meta.usage = self.usage
+        await self._response.aclose()
+
+    async def __aenter__(self) -> AsyncCompletionStream:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()
+
+
+class CompletionStream:
+    """A blocking iterator over an ``AsyncCompletionStream`` running on the client's loop thread."""
+
+    def __init__(self, stream: AsyncCompletionStream, runner: _Runner) -> None:
+        self._stream = stream
+        self._runner = runner
+
+    @property
+    def meta(self) -> ResponseMeta:
+        """Provider, upstream model and attempts; ``meta.usage`` is filled when the stream ends."""
+        return self._stream.meta
+
+    @property
+    def usage(self) -> TokenUsage | None:
+        """Usage reported by the provider so far (complete once the stream is exhausted)."""
+        return self._stream.usage
+
+    def __iter__(self) -> Iterator[ChatCompletionChunk]:
+        return self
+
+    def __next__(self) -> ChatCompletionChunk:
+        try:
+            return self._runner.run(_next(self._stream))
+        except StopAsyncIteration:
+            raise StopIteration from None
+
+    def close(self) -> None:
+        """Stop reading and release the upstream connection."""
+        self._runner.run(self._stream.aclose())
+
+    def __enter__(self) -> CompletionStream:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        # A sync stream abandoned mid-way would otherwise hold its connection until the loop thread exits.
+        stream = getattr(self, "_stream", None)
+        if stream is not None and not stream._closed:
+            with contextlib.suppress(RuntimeError):  # the loop thread is already gone (interpreter exit)
+                self._runner.run(stream.aclose())
+
+
+async def _next(stream: AsyncIterator[_T]) -> _T:
+    return await anext(stream)

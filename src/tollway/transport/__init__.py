@@ -1,0 +1,69 @@
+"""The transport seam: send one ``HttpRequest``, get status, headers and a byte stream back.
+
+A transport has one method, ``send``. The aiohttp one is the default; tests and the mock provider plug in their
+own. Transports raise only ``APIConnectionError`` / ``Timeout`` (the client maps statuses through the adapter).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Protocol
+
+from tollway.http import HttpRequest
+
+__all__ = ["Timeouts", "Transport", "TransportResponse"]
+
+
+@dataclass(frozen=True, slots=True)
+class Timeouts:
+    """Seconds allowed to connect, between two reads of the answer, and for the whole call (None = no limit).
+
+    For a stream, ``total`` covers the time to the first byte of the body; after that only ``read`` applies, so
+    a long generation is not cut while tokens keep arriving.
+    """
+
+    connect: float | None = 10.0
+    read: float | None = 600.0
+    total: float | None = 600.0
+
+    @classmethod
+    def of(cls, timeout: float | Timeouts | None) -> Timeouts:
+        """A ``Timeouts`` from a number of seconds (a total, also capping connect and read) or as given."""
+        if isinstance(timeout, Timeouts):
+            return timeout
+        if timeout is None:
+            return cls()
+        seconds = float(timeout)
+        return cls(connect=min(seconds, 10.0), read=seconds, total=seconds)
+
+
+class TransportResponse(Protocol):
+    """An answer whose headers have arrived; the body is read or streamed, then the response is closed."""
+
+    status: int
+    headers: dict[str, str]
+
+    async def read(self) -> bytes:
+        """The whole body (then the connection returns to the pool)."""
+        ...
+
+    def iter_bytes(self) -> AsyncIterator[bytes]:
+        """The body as it arrives."""
+        ...
+
+    async def aclose(self) -> None:
+        """Release the connection; an unfinished body closes it instead of returning it to the pool."""
+        ...
+
+
+class Transport(Protocol):
+    """Sends requests. Implementations are bound to the event loop they are first used in."""
+
+    async def send(self, request: HttpRequest, timeouts: Timeouts) -> TransportResponse:
+        """Send ``request`` and return once the status and headers have arrived."""
+        ...
+
+    async def aclose(self) -> None:
+        """Close pooled connections."""
+        ...
