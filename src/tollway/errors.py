@@ -245,11 +245,10 @@ _BY_STATUS: dict[int, type[TollwayError]] = {
 
 def error_for_status(status: int, message: str, **kwargs: Any) -> TollwayError:
     """Build the error class that fits an upstream HTTP status (adapters refine it from the body)."""
+    kwargs.setdefault("upstream_status", status)
     cls = _BY_STATUS.get(status)
     if cls is None:
-        if 500 <= status < 600:
-            cls = InternalServerError
-        else:
-            return APIError(message, status_code=status, upstream_status=status, **kwargs)
-    kwargs.setdefault("upstream_status", status)
+        if not 500 <= status < 600:
+            return APIError(message, status_code=status, **kwargs)
+        cls = InternalServerError
     return cls(message, **kwargs)

@@ -39,6 +39,7 @@ def test_error_for_status(status: int, cls: type[tollway.TollwayError], retryabl
 
 @pytest.mark.parametrize(("status", "retryable"), [(402, False), (409, True), (418, False)])
 def test_other_statuses_keep_their_code(status: int, retryable: bool) -> None:
+    assert error_for_status(status, "odd", upstream_status=status).upstream_status == status
     error = error_for_status(status, "odd")
     assert isinstance(error, APIError)
     assert error.status_code == status

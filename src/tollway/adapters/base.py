@@ -20,6 +20,7 @@ from tollway.http import HttpRequest, HttpResponse
 __all__ = [
     "Adapter",
     "Endpoint",
+    "HeldError",
     "StreamDecoder",
     "filter_params",
     "json_body",
@@ -163,3 +164,28 @@ def require(condition: bool, message: str, endpoint: Endpoint, param: str | None
     """Raise ``BadRequestError`` with ``message`` unless ``condition`` holds."""
     if not condition:
         raise BadRequestError(message, provider=endpoint.provider, model=endpoint.model, param=param)
+
+
+class HeldError:
+    """An in-stream error held back until the chunks decoded before it (in the same read) are handed out.
+
+    One network read often carries the last content events and the error event together; raising at once would
+    lose that content. A decoder catches the error, returns what it decoded, and raises on its next call.
+    """
+
+    __slots__ = ("error",)
+
+    def __init__(self) -> None:
+        self.error: TollwayError | None = None
+
+    def hold(self, error: TollwayError, chunks: list[dict[str, Any]]) -> None:
+        """Raise ``error`` now if nothing was decoded before it, else keep it for ``raise_if_held``."""
+        if not chunks:
+            raise error
+        self.error = error
+
+    def raise_if_held(self) -> None:
+        """Raise the held error, if any (once)."""
+        error, self.error = self.error, None
+        if error is not None:
+            raise error
