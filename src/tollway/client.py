@@ -170,10 +170,7 @@ class Client:
 
     def close(self) -> None:
         """Close the sync API's loop thread and its pool."""
-        self._thread.stop(self._close_thread_pool())
-
-    async def _close_thread_pool(self) -> None:
-        await self.aclose()
+        self._thread.stop(self.aclose())
 
     # -- resolution ---------------------------------------------------------------------------------------
 
@@ -253,7 +250,8 @@ class Client:
             await asyncio.sleep(delay)
             attempt += 1
 
-    async def _send(self, call: _Call, http: HttpRequest, *, stream: bool) -> TransportResponse:
+    async def _send(self, call: _Call, http: HttpRequest) -> TransportResponse:
+        """Send and return the open response when it is a success; map any other status through the adapter."""
         transport = await self._transport(call)
         response = await transport.send(http, call.timeouts)
         if 200 <= response.status < 300:
@@ -264,45 +262,50 @@ class Client:
             await response.aclose()
         raise call.adapter.map_error(HttpResponse(response.status, response.headers, body), call.endpoint)
 
-    def _meta(self, call: _Call, attempts: int, headers: dict[str, str]) -> ResponseMeta:
-        return ResponseMeta(
-            provider=call.endpoint.provider,
-            model=call.endpoint.model,
-            mock=call.mock,
-            attempts=attempts,
-            headers=headers,
-        )
-
-    async def _complete_once(self, call: _Call, attempts: int) -> ChatCompletion:
-        http = call.adapter.build_chat_request(call.request, call.endpoint)
+    async def _fetch(self, call: _Call, http: HttpRequest) -> HttpResponse:
+        """A whole successful answer, within the call's total timeout."""
         try:
             async with asyncio.timeout(call.timeouts.total):
-                response = await self._send(call, http, stream=False)
+                response = await self._send(call, http)
                 try:
                     body = await response.read()
                 finally:
                     await response.aclose()
         except TimeoutError:
             raise _timeout(call) from None
-        answer = HttpResponse(response.status, response.headers, body)
+        return HttpResponse(response.status, response.headers, body)
+
+    def _meta(
+        self, call: _Call, attempts: int, headers: dict[str, str], usage: Mapping[str, Any] | None = None
+    ) -> ResponseMeta:
+        # usage None means the provider reported none (unknown), not zero tokens.
+        return ResponseMeta(
+            provider=call.endpoint.provider,
+            model=call.endpoint.model,
+            mock=call.mock,
+            attempts=attempts,
+            headers=headers,
+            usage=TokenUsage.from_openai(usage) if usage else None,
+        )
+
+    async def _complete_once(self, call: _Call, attempts: int) -> ChatCompletion:
+        answer = await self._fetch(call, call.adapter.build_chat_request(call.request, call.endpoint))
         data = call.adapter.parse_chat_response(answer, call.request, call.endpoint)
-        meta = self._meta(call, attempts, response.headers)
-        meta.usage = TokenUsage.from_openai(data.get("usage"))
-        return ChatCompletion(data, meta)
+        return ChatCompletion(data, self._meta(call, attempts, dict(answer.headers), data.get("usage")))
 
     async def _stream_once(self, call: _Call, attempts: int) -> AsyncCompletionStream:
         http = call.adapter.build_chat_request(call.request, call.endpoint)
         decoder = call.adapter.chat_stream_decoder(call.request, call.endpoint)
         options = call.request.get("stream_options") or {}
         try:
+            # The total timeout covers the wait for the first chunk; after it only the read timeout applies.
             async with asyncio.timeout(call.timeouts.total):
-                response = await self._send(call, http, stream=True)
+                response = await self._send(call, http)
                 stream = AsyncCompletionStream(
                     response,
                     decoder,
                     meta=self._meta(call, attempts, response.headers),
                     include_usage=bool(options.get("include_usage")),
-                    read_timeout=call.timeouts.read,
                 )
                 await stream.prime()
         except TimeoutError:
@@ -310,21 +313,9 @@ class Client:
         return stream
 
     async def _embed_once(self, call: _Call, attempts: int) -> EmbeddingResponse:
-        http = call.adapter.build_embedding_request(call.request, call.endpoint)
-        try:
-            async with asyncio.timeout(call.timeouts.total):
-                response = await self._send(call, http, stream=False)
-                try:
-                    body = await response.read()
-                finally:
-                    await response.aclose()
-        except TimeoutError:
-            raise _timeout(call) from None
-        answer = HttpResponse(response.status, response.headers, body)
+        answer = await self._fetch(call, call.adapter.build_embedding_request(call.request, call.endpoint))
         data = call.adapter.parse_embedding_response(answer, call.request, call.endpoint)
-        meta = self._meta(call, attempts, response.headers)
-        meta.usage = TokenUsage.from_openai(data.get("usage"))
-        return EmbeddingResponse(data, meta)
+        return EmbeddingResponse(data, self._meta(call, attempts, dict(answer.headers), data.get("usage")))
 
 
 def _timeout(call: _Call) -> Timeout:

@@ -6,7 +6,6 @@ Adapters build an ``HttpRequest`` and read status, headers and bytes; they never
 
 from __future__ import annotations
 
-import email.utils
 import math
 import time
 from collections.abc import Mapping
@@ -65,6 +64,8 @@ def parse_retry_after(headers: Mapping[str, str], *, now: float | None = None) -
     try:
         value = float(raw)
     except ValueError:
+        import email.utils  # only for the rare HTTP-date form; keeps first use of the client lighter
+
         try:
             when = email.utils.parsedate_to_datetime(raw)
         except (TypeError, ValueError, IndexError):

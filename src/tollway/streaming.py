@@ -10,7 +10,6 @@ can be costed.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from collections import deque
 from collections.abc import AsyncIterator, Coroutine, Iterator
@@ -18,7 +17,7 @@ from types import TracebackType
 from typing import Any, Protocol, TypeVar
 
 from tollway.adapters.base import StreamDecoder
-from tollway.errors import Timeout, TollwayError
+from tollway.errors import TollwayError
 from tollway.transport import TransportResponse
 from tollway.types import ChatCompletionChunk, ResponseMeta
 from tollway.usage import TokenUsage
@@ -42,13 +41,11 @@ class AsyncCompletionStream:
         *,
         meta: ResponseMeta,
         include_usage: bool,
-        read_timeout: float | None,
     ) -> None:
         self._response = response
         self._decoder = decoder
         self._meta = meta
         self._include_usage = include_usage
-        self._read_timeout = read_timeout
         self._bytes = response.iter_bytes()
         self._ready: deque[dict[str, Any]] = deque()
         self._done = False
@@ -76,15 +73,8 @@ class AsyncCompletionStream:
             raise
 
     async def _pull(self) -> None:
-        try:
-            async with asyncio.timeout(self._read_timeout):
-                data = await anext(self._bytes, None)
-        except TimeoutError:
-            raise Timeout(
-                f"{self._meta.provider} sent nothing for {self._read_timeout}s in the middle of a stream",
-                provider=self._meta.provider,
-                model=self._meta.model,
-            ) from None
+        # The transport enforces the read timeout between two reads (aiohttp's sock_read), raising Timeout.
+        data = await anext(self._bytes, None)
         if data is None:
             chunks = self._decoder.close()
             self._done = True

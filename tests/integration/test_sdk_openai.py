@@ -213,6 +213,16 @@ def test_slow_upstream_times_out(client: Client, openai_fake: OpenAIFake) -> Non
         client.completion("gpt-4o-mini", MESSAGES, timeout=0.2, num_retries=0)
 
 
+def test_silence_in_the_middle_of_a_stream_times_out(client: Client, openai_fake: OpenAIFake) -> None:
+    events = [chunk("a"), chunk("b"), SSE(data=orjson.dumps(chunk("c")).decode(), delay=2.0)]
+    openai_fake.script(Reply.stream(events))
+    stream = client.completion("gpt-4o-mini", MESSAGES, stream=True, timeout=tollway.Timeouts(read=0.3, total=5))
+    received = []
+    with pytest.raises(tollway.Timeout):
+        received.extend(c.choices[0].delta.content for c in stream)
+    assert received == ["a", "b"]
+
+
 def test_connection_refused(client: Client) -> None:
     with pytest.raises(tollway.APIConnectionError, match="cannot connect"):
         client.completion("gpt-4o-mini", MESSAGES, api_base="http://127.0.0.1:9/v1", num_retries=0)

@@ -88,3 +88,17 @@ def test_mock_embeddings(client: Client, encoding: str) -> None:
         assert isinstance(vectors[0], list)
         assert len(vectors[0]) == 4
     client.close()
+
+
+def test_sync_calls_from_many_threads_share_one_client(client: Client) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    def call(i: int) -> str | None:
+        response = client.completion("mock/x", MESSAGES, mock_response=f"answer {i}")
+        assert isinstance(response, tollway.ChatCompletion)
+        return response.choices[0].message.content
+
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(call, range(32)))
+    assert answers == [f"answer {i}" for i in range(32)]
+    client.close()
