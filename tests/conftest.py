@@ -2,69 +2,47 @@
 
 from __future__ import annotations
 
+import importlib
 import os
+import pkgutil
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from typing import Any
 
 import pytest
 
-if TYPE_CHECKING:
-    from fakes import AnthropicFake, OpenAIFake
+# Prefixes of variables through which an SDK or a credential chain could reach a real account.
+CLOUD_PREFIXES = ("AWS_", "GOOGLE_", "AZURE_", "VERTEXAI_", "OPENAI_", "ANTHROPIC_", "GEMINI_", "OLLAMA_")
 
-# Every variable through which an SDK (or tollway) could pick up a real key or endpoint.
-PROVIDER_ENVIRONMENT = frozenset(
-    {
-        "OPENAI_API_KEY",
-        "OPENAI_BASE_URL",
-        "OPENAI_API_BASE",
-        "ANTHROPIC_API_KEY",
-        "ANTHROPIC_BASE_URL",
-        "ANTHROPIC_API_BASE",
-        "ANTHROPIC_AUTH_TOKEN",
-    }
-)
+
+def provider_environment() -> set[str]:
+    """Every key and base-URL variable named by the registry, plus the cloud credential variables present."""
+    from tollway.registry import PROVIDERS
+
+    names = {name for spec in PROVIDERS.values() for name in (*spec.api_key_env, *spec.api_base_env)}
+    return names | {name for name in os.environ if name.startswith(CLOUD_PREFIXES)}
 
 
 @pytest.fixture(autouse=True)
 def clean_environ() -> Iterator[None]:
     """Run each test without provider credentials or endpoints, and restore the environment after it."""
     original = os.environ.copy()
-    for name in PROVIDER_ENVIRONMENT:
+    for name in provider_environment():
         os.environ.pop(name, None)
     yield
     os.environ.clear()
     os.environ.update(original)
 
 
-@pytest.fixture(scope="session")
-def openai_server() -> Iterator[OpenAIFake]:
-    """One fake OpenAI server per session (per xdist worker); use `openai_fake` in tests."""
-    from fakes import OpenAIFake  # imported here: the SDKs it loads slow down runs that need no fake
+def _provider_fixtures() -> dict[str, Any]:
+    """Fixtures of every ``tests/fakes/fixtures_<provider>.py`` module, so each provider adds its own file."""
+    import fakes
 
-    with OpenAIFake() as fake:
-        yield fake
-
-
-@pytest.fixture(scope="session")
-def anthropic_server() -> Iterator[AnthropicFake]:
-    """One fake Anthropic server per session (per xdist worker); use `anthropic_fake` in tests."""
-    from fakes import AnthropicFake
-
-    with AnthropicFake() as fake:
-        yield fake
+    found: dict[str, Any] = {}
+    for module in pkgutil.iter_modules(fakes.__path__):
+        if module.name.startswith("fixtures_"):
+            loaded = importlib.import_module(f"fakes.{module.name}")
+            found.update({name: getattr(loaded, name) for name in getattr(loaded, "__all__", ())})
+    return found
 
 
-@pytest.fixture
-def openai_fake(openai_server: OpenAIFake) -> Iterator[OpenAIFake]:
-    """The fake OpenAI upstream with no scripts and no recorded requests."""
-    openai_server.reset()
-    yield openai_server
-    openai_server.reset()
-
-
-@pytest.fixture
-def anthropic_fake(anthropic_server: AnthropicFake) -> Iterator[AnthropicFake]:
-    """The fake Anthropic upstream with no scripts and no recorded requests."""
-    anthropic_server.reset()
-    yield anthropic_server
-    anthropic_server.reset()
+globals().update(_provider_fixtures())

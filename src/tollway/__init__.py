@@ -33,12 +33,12 @@ from tollway.errors import (
 )
 
 if TYPE_CHECKING:
-    from tollway.api import acompletion, aembedding, completion, embedding
+    from tollway.api import acompletion, aembedding, arerank, completion, embedding, rerank
     from tollway.client import Client
     from tollway.stream_builder import stream_chunk_builder
     from tollway.streaming import AsyncCompletionStream, CompletionStream
     from tollway.transport import Timeouts
-    from tollway.types import ChatCompletion, ChatCompletionChunk, EmbeddingResponse
+    from tollway.types import ChatCompletion, ChatCompletionChunk, EmbeddingResponse, RerankResponse
     from tollway.usage import TokenUsage
 
     provider_list: list[str]
@@ -63,6 +63,7 @@ __all__ = [
     "NotFoundError",
     "PermissionDeniedError",
     "RateLimitError",
+    "RerankResponse",
     "ServiceUnavailableError",
     "Timeout",
     "Timeouts",
@@ -74,9 +75,11 @@ __all__ = [
     "__version__",
     "acompletion",
     "aembedding",
+    "arerank",
     "completion",
     "embedding",
     "provider_list",
+    "rerank",
     "stream_chunk_builder",
 ]
 
@@ -86,6 +89,9 @@ _LAZY = {
     "aembedding": "tollway.api",
     "completion": "tollway.api",
     "embedding": "tollway.api",
+    "rerank": "tollway.api",
+    "arerank": "tollway.api",
+    "RerankResponse": "tollway.types",
     "Client": "tollway.client",
     "stream_chunk_builder": "tollway.stream_builder",
     "AsyncCompletionStream": "tollway.streaming",

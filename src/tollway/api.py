@@ -13,9 +13,9 @@ from typing import Any
 
 from tollway.client import Client
 from tollway.streaming import AsyncCompletionStream, CompletionStream
-from tollway.types import ChatCompletion, EmbeddingResponse
+from tollway.types import ChatCompletion, EmbeddingResponse, RerankResponse
 
-__all__ = ["acompletion", "aembedding", "completion", "default_client", "embedding"]
+__all__ = ["acompletion", "aembedding", "arerank", "completion", "default_client", "embedding", "rerank"]
 
 
 @functools.cache
@@ -51,3 +51,13 @@ def embedding(model: str, input: Any, **params: Any) -> EmbeddingResponse:  # Op
 async def aembedding(model: str, input: Any, **params: Any) -> EmbeddingResponse:
     """Async ``embedding``."""
     return await default_client().aembedding(model, input, **params)
+
+
+def rerank(model: str, query: str, documents: list[Any], **params: Any) -> RerankResponse:
+    """Order ``documents`` by relevance to ``query`` (``top_n``, ``return_documents``; Cohere's response shape)."""
+    return default_client().rerank(model, query, documents, **params)
+
+
+async def arerank(model: str, query: str, documents: list[Any], **params: Any) -> RerankResponse:
+    """Async ``rerank``."""
+    return await default_client().arerank(model, query, documents, **params)

@@ -7,97 +7,28 @@ connection pool per event loop it is used in; the sync methods run the same asyn
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import importlib
 import os
 import weakref
 from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from tollway.adapters.base import Adapter, Endpoint
-from tollway.errors import (
-    BadRequestError,
-    MissingCredentialsError,
-    Timeout,
-    TollwayError,
-)
+from tollway.calls import Call, ClientSettings, plan_call
+from tollway.credentials import CredentialResolver
+from tollway.errors import BadRequestError, Timeout, TollwayError
 from tollway.http import HttpRequest, HttpResponse
 from tollway.loop_thread import LoopThread
 from tollway.messages import validate_chat_request
-from tollway.registry import ProviderSpec, load_adapter, resolve_model
 from tollway.retry import RetryPolicy
 from tollway.streaming import AsyncCompletionStream, CompletionStream
 from tollway.transport import Timeouts, Transport, TransportResponse
-from tollway.types import ChatCompletion, EmbeddingResponse, ResponseMeta
+from tollway.types import ChatCompletion, EmbeddingResponse, RerankResponse, ResponseMeta
 from tollway.usage import TokenUsage
 
-__all__ = ["CallOptions", "Client", "split_params"]
+__all__ = ["Client"]
 
 _T = TypeVar("_T")
-
-# Parameters that configure tollway rather than the model call; never forwarded upstream as such.
-# LiteLLM's spellings are accepted beside ours so code migrates by changing the import.
-_OPTION_ALIASES: Mapping[str, str] = {
-    "api_base": "api_base",
-    "base_url": "api_base",
-    "api_key": "api_key",
-    "api_version": "api_version",
-    "timeout": "timeout",
-    "request_timeout": "timeout",
-    "num_retries": "num_retries",
-    "max_retries": "num_retries",
-    "drop_params": "drop_params",
-    "extra_headers": "extra_headers",
-    "headers": "extra_headers",
-    "extra_body": "extra_body",
-    "mock_response": "mock_response",
-    "custom_llm_provider": "custom_llm_provider",
-    "metadata": "metadata",
-}
-
-
-@dataclass(slots=True)
-class CallOptions:
-    """Tollway's own parameters of one call (see the SDK contract in ARCHITECTURE.md)."""
-
-    api_base: str | None = None
-    api_key: str | None = None
-    api_version: str | None = None
-    timeout: float | Timeouts | None = None
-    num_retries: int | None = None
-    drop_params: bool | None = None
-    extra_headers: Mapping[str, str] = field(default_factory=dict)
-    extra_body: Mapping[str, Any] = field(default_factory=dict)
-    mock_response: Any = None
-    custom_llm_provider: str | None = None
-    metadata: Mapping[str, Any] = field(default_factory=dict)
-
-
-def split_params(params: Mapping[str, Any]) -> tuple[dict[str, Any], CallOptions]:
-    """Separate OpenAI request parameters from tollway's options."""
-    request: dict[str, Any] = {}
-    options = CallOptions()
-    for key, value in params.items():
-        option = _OPTION_ALIASES.get(key)
-        if option is None:
-            request[key] = value
-        elif value is not None:
-            setattr(options, option, value)
-    if "fallbacks" in request:
-        raise BadRequestError(
-            "'fallbacks' is handled by tollway.Router, which is not part of this release yet", param="fallbacks"
-        )
-    return request, options
-
-
-@dataclass(frozen=True, slots=True)
-class _Call:
-    spec: ProviderSpec
-    adapter: Adapter
-    endpoint: Endpoint
-    request: dict[str, Any]
-    timeouts: Timeouts
-    retry: RetryPolicy
-    mock: bool
 
 
 class Client:
@@ -117,12 +48,15 @@ class Client:
         environ: Mapping[str, str] | None = None,
         transport_factory: Callable[[], Transport] | None = None,
     ) -> None:
-        self._retry = RetryPolicy(num_retries=num_retries)
-        self._timeouts = Timeouts.of(timeout)
-        self._drop_params = drop_params
-        self._environ = environ
+        self._settings = ClientSettings(
+            retry=RetryPolicy(num_retries=num_retries),
+            timeouts=Timeouts.of(timeout),
+            drop_params=drop_params,
+            environ=os.environ if environ is None else environ,
+        )
         self._transport_factory = transport_factory or _default_transport
         self._transports: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _PoolEntry] = weakref.WeakKeyDictionary()
+        self._resolvers: dict[str, CredentialResolver] = {}
         self._mock: Transport | None = None
         self._thread = LoopThread()
 
@@ -132,12 +66,8 @@ class Client:
         self, model: str, messages: list[dict[str, Any]], **params: Any
     ) -> ChatCompletion | AsyncCompletionStream:
         """Chat completion; with ``stream=True`` an ``AsyncCompletionStream`` of chunks."""
-        request, options = split_params(params)
-        request["model"] = model
-        request["messages"] = messages
-        validate_chat_request(request)
-        call = self._prepare(model, request, options)
-        if request.get("stream"):
+        call = await self._plan(model, params, {"messages": messages}, check=validate_chat_request)
+        if call.request.get("stream"):
             return await self._with_retries(call, self._stream_once)
         return await self._with_retries(call, self._complete_once)
 
@@ -152,15 +82,28 @@ class Client:
 
     async def aembedding(self, model: str, input: Any, **params: Any) -> EmbeddingResponse:
         """Embeddings for ``input`` (a string, or a list of strings or token lists)."""
-        request, options = split_params(params)
-        request["model"] = model
-        request["input"] = input
-        call = self._prepare(model, request, options)
+        call = await self._plan(model, params, {"input": input})
         return await self._with_retries(call, self._embed_once)
 
     def embedding(self, model: str, input: Any, **params: Any) -> EmbeddingResponse:
         """Blocking ``aembedding``."""
         return self._thread.run(self.aembedding(model, input, **params))
+
+    async def arerank(self, model: str, query: str, documents: list[Any], **params: Any) -> RerankResponse:
+        """Order ``documents`` by relevance to ``query`` (Cohere's request and response shape for every provider).
+
+        ``params``: ``top_n``, ``return_documents``, ``max_tokens_per_doc``, ``rank_fields``, plus tollway's.
+        """
+        if not isinstance(query, str) or not query:
+            raise BadRequestError("'query' must be a non-empty string", param="query")
+        if not isinstance(documents, list) or not documents:
+            raise BadRequestError("'documents' must be a non-empty list of strings or objects", param="documents")
+        call = await self._plan(model, params, {"query": query, "documents": documents})
+        return await self._with_retries(call, self._rerank_once)
+
+    def rerank(self, model: str, query: str, documents: list[Any], **params: Any) -> RerankResponse:
+        """Blocking ``arerank``."""
+        return self._thread.run(self.arerank(model, query, documents, **params))
 
     async def aclose(self) -> None:
         """Close the connection pool of the running loop."""
@@ -174,52 +117,28 @@ class Client:
 
     # -- resolution ---------------------------------------------------------------------------------------
 
-    def _prepare(self, model: str, request: dict[str, Any], options: CallOptions) -> _Call:
-        mock = options.mock_response is not None
-        spec, upstream_model = resolve_model(model, options.custom_llm_provider)
-        if mock:
-            # Any model can be mocked; the answer keeps the requested model's name.
-            spec = resolve_model("mock/" + upstream_model)[0]
-            request["mock_response"] = options.mock_response
-        endpoint = self._endpoint(spec, upstream_model, options)
-        retry = self._retry if options.num_retries is None else RetryPolicy(num_retries=options.num_retries)
-        timeouts = self._timeouts if options.timeout is None else Timeouts.of(options.timeout)
-        adapter = load_adapter(spec.adapter)
-        return _Call(spec, adapter, endpoint, request, timeouts, retry, mock or spec.offline)
+    async def _plan(
+        self,
+        model: str,
+        params: dict[str, Any],
+        fields: dict[str, Any],
+        check: Callable[[dict[str, Any]], None] | None = None,
+    ) -> Call:
+        call = plan_call(model, params, fields, self._settings)
+        if check is not None:
+            check(call.request)  # before any credential I/O: a malformed request costs nothing
+        if call.spec.credentials is None or call.mock:
+            return call
+        resolver = self._resolvers.get(call.spec.credentials)
+        if resolver is None:
+            module_name, _, class_name = call.spec.credentials.partition(":")
+            resolver = getattr(importlib.import_module(module_name), class_name)()
+            self._resolvers[call.spec.credentials] = resolver
+        transport = await self._transport(call)
+        endpoint = await resolver.resolve(call.endpoint, self._settings.environ, transport)
+        return dataclasses.replace(call, endpoint=endpoint)
 
-    def _env(self, names: tuple[str, ...]) -> str | None:
-        environ = os.environ if self._environ is None else self._environ
-        for name in names:
-            value = environ.get(name)
-            if value:
-                return value
-        return None
-
-    def _endpoint(self, spec: ProviderSpec, model: str, options: CallOptions) -> Endpoint:
-        api_key = options.api_key or self._env(spec.api_key_env)
-        if api_key is None and spec.key_required:
-            names = " or ".join(spec.api_key_env) or "an API key"
-            raise MissingCredentialsError(
-                f"no API key for {spec.name}: set {names} in the environment or pass api_key=",
-                provider=spec.name,
-                model=model,
-            )
-        api_base = options.api_base or self._env(spec.api_base_env) or spec.api_base
-        if not api_base:
-            raise BadRequestError(f"{spec.name} needs api_base=", provider=spec.name, model=model, param="api_base")
-        return Endpoint(
-            provider=spec.name,
-            model=model,
-            api_base=api_base.rstrip("/"),
-            api_key=api_key,
-            api_version=options.api_version,
-            headers=dict(options.extra_headers),
-            extra_body=dict(options.extra_body),
-            drop_params=self._drop_params if options.drop_params is None else options.drop_params,
-            quirks=spec.quirks,
-        )
-
-    async def _transport(self, call: _Call) -> Transport:
+    async def _transport(self, call: Call) -> Transport:
         if call.mock:
             if self._mock is None:
                 from tollway.transport.mock import MockUpstream
@@ -236,7 +155,7 @@ class Client:
 
     # -- one attempt, and the retry loop -------------------------------------------------------------------
 
-    async def _with_retries(self, call: _Call, once: Callable[[_Call, int], Awaitable[_T]]) -> _T:
+    async def _with_retries(self, call: Call, once: Callable[[Call, int], Awaitable[_T]]) -> _T:
         attempt = 0
         while True:
             try:
@@ -250,7 +169,7 @@ class Client:
             await asyncio.sleep(delay)
             attempt += 1
 
-    async def _send(self, call: _Call, http: HttpRequest) -> TransportResponse:
+    async def _send(self, call: Call, http: HttpRequest) -> TransportResponse:
         """Send and return the open response when it is a success; map any other status through the adapter."""
         transport = await self._transport(call)
         response = await transport.send(http, call.timeouts)
@@ -262,7 +181,7 @@ class Client:
             await response.aclose()
         raise call.adapter.map_error(HttpResponse(response.status, response.headers, body), call.endpoint)
 
-    async def _fetch(self, call: _Call, http: HttpRequest) -> HttpResponse:
+    async def _fetch(self, call: Call, http: HttpRequest) -> HttpResponse:
         """A whole successful answer, within the call's total timeout."""
         try:
             async with asyncio.timeout(call.timeouts.total):
@@ -276,7 +195,7 @@ class Client:
         return HttpResponse(response.status, response.headers, body)
 
     def _meta(
-        self, call: _Call, attempts: int, headers: dict[str, str], usage: Mapping[str, Any] | None = None
+        self, call: Call, attempts: int, headers: dict[str, str], usage: Mapping[str, Any] | None = None
     ) -> ResponseMeta:
         # usage None means the provider reported none (unknown), not zero tokens.
         return ResponseMeta(
@@ -288,12 +207,12 @@ class Client:
             usage=TokenUsage.from_openai(usage) if usage else None,
         )
 
-    async def _complete_once(self, call: _Call, attempts: int) -> ChatCompletion:
+    async def _complete_once(self, call: Call, attempts: int) -> ChatCompletion:
         answer = await self._fetch(call, call.adapter.build_chat_request(call.request, call.endpoint))
         data = call.adapter.parse_chat_response(answer, call.request, call.endpoint)
         return ChatCompletion(data, self._meta(call, attempts, dict(answer.headers), data.get("usage")))
 
-    async def _stream_once(self, call: _Call, attempts: int) -> AsyncCompletionStream:
+    async def _stream_once(self, call: Call, attempts: int) -> AsyncCompletionStream:
         http = call.adapter.build_chat_request(call.request, call.endpoint)
         decoder = call.adapter.chat_stream_decoder(call.request, call.endpoint)
         options = call.request.get("stream_options") or {}
@@ -312,13 +231,18 @@ class Client:
             raise _timeout(call) from None
         return stream
 
-    async def _embed_once(self, call: _Call, attempts: int) -> EmbeddingResponse:
+    async def _rerank_once(self, call: Call, attempts: int) -> RerankResponse:
+        answer = await self._fetch(call, call.adapter.build_rerank_request(call.request, call.endpoint))
+        data = call.adapter.parse_rerank_response(answer, call.request, call.endpoint)
+        return RerankResponse(data, self._meta(call, attempts, dict(answer.headers)))
+
+    async def _embed_once(self, call: Call, attempts: int) -> EmbeddingResponse:
         answer = await self._fetch(call, call.adapter.build_embedding_request(call.request, call.endpoint))
         data = call.adapter.parse_embedding_response(answer, call.request, call.endpoint)
         return EmbeddingResponse(data, self._meta(call, attempts, dict(answer.headers), data.get("usage")))
 
 
-def _timeout(call: _Call) -> Timeout:
+def _timeout(call: Call) -> Timeout:
     return Timeout(
         f"no complete answer from {call.endpoint.provider} within {call.timeouts.total}s",
         provider=call.endpoint.provider,

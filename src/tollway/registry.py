@@ -11,11 +11,12 @@ import difflib
 import functools
 import importlib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from tollway.adapters.compat import COMPATIBLE_PROVIDERS
 from tollway.errors import UnknownProviderError
+from tollway.spec import ProviderSpec
 
 if TYPE_CHECKING:
     from tollway.adapters.base import Adapter
@@ -23,31 +24,14 @@ if TYPE_CHECKING:
 __all__ = ["PROVIDERS", "ProviderSpec", "load_adapter", "provider_list", "resolve_model"]
 
 
-@dataclass(frozen=True, slots=True)
-class ProviderSpec:
-    """One addressable provider.
-
-    ``adapter`` is an import string (``module:Class``) loaded on first use. ``api_key_env`` and ``api_base_env``
-    list environment variables in the order they are tried. ``quirks`` holds documented deviations the adapter
-    reads (see each adapter's module docstring for the quirks it knows). ``source`` cites where the facts come from.
-    """
-
-    name: str
-    adapter: str
-    api_base: str | None
-    api_key_env: tuple[str, ...] = ()
-    api_base_env: tuple[str, ...] = ()
-    key_required: bool = True
-    offline: bool = False
-    quirks: Mapping[str, Any] = field(default_factory=dict)
-    source: str = ""
-
-
 def _specs(*specs: ProviderSpec) -> Mapping[str, ProviderSpec]:
-    return MappingProxyType({spec.name: spec for spec in specs})
+    table = {spec.name: spec for spec in specs}
+    if len(table) != len(specs):
+        raise RuntimeError("two provider rows share a name")  # a data error caught by the registry tests
+    return MappingProxyType(table)
 
 
-PROVIDERS: Mapping[str, ProviderSpec] = _specs(
+_NATIVE = (
     ProviderSpec(
         name="openai",
         adapter="tollway.adapters.openai:OpenAIAdapter",
@@ -65,6 +49,94 @@ PROVIDERS: Mapping[str, ProviderSpec] = _specs(
         source="https://docs.anthropic.com/en/api/messages",
     ),
     ProviderSpec(
+        name="gemini",
+        adapter="tollway.adapters.gemini:GeminiAdapter",
+        api_base="https://generativelanguage.googleapis.com",
+        api_key_env=("GEMINI_API_KEY", "GOOGLE_API_KEY"),
+        api_base_env=("GEMINI_API_BASE",),
+        source="https://ai.google.dev/api/generate-content",
+    ),
+    ProviderSpec(
+        name="vertex_ai",
+        adapter="tollway.adapters.vertex:VertexAdapter",
+        # {location}: "global" uses the host without a region prefix (the adapter decides, from Endpoint.params).
+        api_base="https://{location}-aiplatform.googleapis.com",
+        api_base_env=("VERTEXAI_API_BASE",),
+        key_required=False,
+        credentials="tollway.credentials.google:VertexCredentials",
+        options=("vertex_project", "vertex_location", "vertex_credentials"),
+        source="https://cloud.google.com/vertex-ai/generative-ai/docs/model-reference/inference",
+    ),
+    ProviderSpec(
+        name="bedrock",
+        adapter="tollway.adapters.bedrock:BedrockAdapter",
+        api_base="https://bedrock-runtime.{region}.amazonaws.com",
+        api_key_env=("AWS_BEARER_TOKEN_BEDROCK",),
+        api_base_env=("AWS_BEDROCK_RUNTIME_ENDPOINT",),
+        key_required=False,
+        credentials="tollway.credentials.aws:BedrockCredentials",
+        options=(
+            "aws_access_key_id",
+            "aws_secret_access_key",
+            "aws_session_token",
+            "aws_region_name",
+            "aws_profile_name",
+        ),
+        source="https://docs.aws.amazon.com/bedrock/latest/APIReference/API_runtime_Converse.html",
+    ),
+    ProviderSpec(
+        name="azure",
+        adapter="tollway.adapters.azure:AzureAdapter",
+        api_base=None,
+        api_key_env=("AZURE_API_KEY", "AZURE_OPENAI_API_KEY"),
+        api_base_env=("AZURE_API_BASE", "AZURE_OPENAI_ENDPOINT"),
+        key_required=False,
+        credentials="tollway.credentials.azure:AzureCredentials",
+        options=("azure_ad_token",),
+        source="https://learn.microsoft.com/azure/ai-foundry/openai/reference",
+    ),
+    ProviderSpec(
+        name="cohere",
+        adapter="tollway.adapters.cohere:CohereAdapter",
+        api_base="https://api.cohere.com",
+        api_key_env=("COHERE_API_KEY", "CO_API_KEY"),
+        api_base_env=("COHERE_API_BASE",),
+        source="https://docs.cohere.com/reference/chat",
+    ),
+    ProviderSpec(
+        name="mistral",
+        adapter="tollway.adapters.mistral:MistralAdapter",
+        api_base="https://api.mistral.ai/v1",
+        api_key_env=("MISTRAL_API_KEY",),
+        api_base_env=("MISTRAL_API_BASE",),
+        source="https://docs.mistral.ai/api/",
+    ),
+    ProviderSpec(
+        name="ollama",
+        adapter="tollway.adapters.ollama:OllamaAdapter",
+        api_base="http://localhost:11434",
+        api_key_env=("OLLAMA_API_KEY",),
+        api_base_env=("OLLAMA_API_BASE", "OLLAMA_HOST"),
+        key_required=False,
+        source="https://github.com/ollama/ollama/blob/main/docs/api.md",
+    ),
+    ProviderSpec(
+        name="voyage",
+        adapter="tollway.adapters.voyage:VoyageAdapter",
+        api_base="https://api.voyageai.com/v1",
+        api_key_env=("VOYAGE_API_KEY",),
+        api_base_env=("VOYAGE_API_BASE",),
+        source="https://docs.voyageai.com/reference/embeddings-api",
+    ),
+    ProviderSpec(
+        name="jina_ai",
+        adapter="tollway.adapters.jina:JinaAdapter",
+        api_base="https://api.jina.ai/v1",
+        api_key_env=("JINA_AI_API_KEY", "JINA_API_KEY"),
+        api_base_env=("JINA_AI_API_BASE",),
+        source="https://jina.ai/embeddings/ and https://jina.ai/reranker/",
+    ),
+    ProviderSpec(
         name="mock",
         # Answers in-process in OpenAI's wire format (tollway.transport.mock), so the OpenAI adapter reads it;
         # permissive: a mock accepts any parameter, whatever provider the caller is rehearsing for.
@@ -77,8 +149,19 @@ PROVIDERS: Mapping[str, ProviderSpec] = _specs(
     ),
 )
 
+PROVIDERS: Mapping[str, ProviderSpec] = _specs(*_NATIVE, *COMPATIBLE_PROVIDERS)
+
 # Prefixes that are other names for a provider row.
-ALIASES: Mapping[str, str] = MappingProxyType({"text-completion-openai": "openai"})
+ALIASES: Mapping[str, str] = MappingProxyType(
+    {
+        "text-completion-openai": "openai",
+        "ollama_chat": "ollama",  # LiteLLM's name for Ollama's /api/chat, which is what tollway's ollama/ uses
+        "cohere_chat": "cohere",
+        "vertex_ai_beta": "vertex_ai",
+        "jina": "jina_ai",
+        "voyageai": "voyage",
+    }
+)
 
 # Bare model names that are not OpenAI's, recognised as LiteLLM recognises them.
 _BARE_PREFIXES: tuple[tuple[str, str], ...] = (("claude-", "anthropic"),)

@@ -29,6 +29,8 @@ __all__ = [
     "FunctionCall",
     "Message",
     "OpenAIObject",
+    "RerankResponse",
+    "RerankResult",
     "ResponseMeta",
     "ToolCall",
     "Usage",
@@ -386,3 +388,35 @@ class EmbeddingResponse(_Response):
     def data(self) -> list[Embedding]:
         """One entry per input, in input order."""
         return [Embedding(e) for e in self._data.get("data", ())]
+
+
+class RerankResult(OpenAIObject):
+    """One ranked document: its position in the request, its score, and (when asked) the document."""
+
+    __slots__ = ()
+
+    @property
+    def index(self) -> int:
+        """Position of the document in the request's ``documents``."""
+        return int(self._data.get("index", 0))
+
+    @property
+    def relevance_score(self) -> float:
+        """Higher is more relevant."""
+        return float(self._data.get("relevance_score", 0.0))
+
+    @property
+    def document(self) -> OpenAIObject | None:
+        """``{"text": ...}`` when ``return_documents`` was set."""
+        return self._sub("document", OpenAIObject)
+
+
+class RerankResponse(_Response):
+    """A rerank answer in Cohere's shape, whatever the provider: ``{"id", "results", "meta"}``."""
+
+    __slots__ = ()
+
+    @property
+    def results(self) -> list[RerankResult]:
+        """Documents from most to least relevant."""
+        return [RerankResult(r) for r in self._data.get("results", ())]

@@ -37,7 +37,7 @@ from tollway.adapters.anthropic_models import (
     supports_structured_outputs,
 )
 from tollway.adapters.anthropic_stream import AnthropicStreamDecoder
-from tollway.adapters.base import Endpoint, filter_params, json_body, load_json
+from tollway.adapters.base import BaseAdapter, Endpoint, filter_params, json_body, load_json
 from tollway.errors import BadGatewayError, BadRequestError, TollwayError, UnsupportedParamsError
 from tollway.http import HttpRequest, HttpResponse, parse_retry_after
 
@@ -93,7 +93,7 @@ def _unsupported(endpoint: Endpoint, param: str, why: str) -> UnsupportedParamsE
     )
 
 
-class AnthropicAdapter:
+class AnthropicAdapter(BaseAdapter):
     """Translates OpenAI chat requests to ``POST /v1/messages`` and Anthropic answers back (stateless)."""
 
     def build_chat_request(self, request: dict[str, Any], endpoint: Endpoint) -> HttpRequest:

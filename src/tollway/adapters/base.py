@@ -19,6 +19,7 @@ from tollway.http import HttpRequest, HttpResponse
 
 __all__ = [
     "Adapter",
+    "BaseAdapter",
     "Endpoint",
     "HeldError",
     "StreamDecoder",
@@ -32,9 +33,11 @@ __all__ = [
 class Endpoint:
     """Where and how one call goes: provider, upstream model id, base URL, credentials, options.
 
-    ``api_base`` has no trailing slash. ``quirks`` carries the provider's documented deviations from its wire
-    API (registry data, e.g. which token-limit field an OpenAI-compatible vendor accepts); adapters read it,
-    nothing else branches on the provider's name.
+    ``api_base`` has no trailing slash; it may hold ``{name}`` placeholders the adapter fills from ``params``.
+    ``quirks`` carries the provider's documented deviations from its wire API (registry data, e.g. which
+    token-limit field an OpenAI-compatible vendor accepts); adapters read it, nothing else branches on the
+    provider's name. ``params`` holds provider settings resolved for this call (region, project, cloud
+    credentials...), filled from the call's provider options and by the provider's credential resolver.
     """
 
     provider: str
@@ -46,6 +49,7 @@ class Endpoint:
     extra_body: Mapping[str, Any] = field(default_factory=dict)
     drop_params: bool = False
     quirks: Mapping[str, Any] = field(default_factory=dict)
+    params: Mapping[str, Any] = field(default_factory=dict)
 
 
 class StreamDecoder(Protocol):
@@ -97,9 +101,56 @@ class Adapter(Protocol):
         """An OpenAI embeddings ``list`` dict from a successful upstream answer."""
         ...
 
+    def build_rerank_request(self, request: dict[str, Any], endpoint: Endpoint) -> HttpRequest:
+        """The upstream request for a rerank request (``model``, ``query``, ``documents``, ``top_n``...)."""
+        ...
+
+    def parse_rerank_response(
+        self, response: HttpResponse, request: dict[str, Any], endpoint: Endpoint
+    ) -> dict[str, Any]:
+        """The rerank answer in tollway's one shape (Cohere's: ``{"id", "results": [{"index",
+        "relevance_score", "document"?}], "meta"}``)."""
+        ...
+
     def map_error(self, response: HttpResponse, endpoint: Endpoint) -> TollwayError:
         """The typed error for a non-2xx upstream answer."""
         ...
+
+
+class BaseAdapter:
+    """Defaults for the operations a wire API does not offer: each raises a ``BadRequestError`` saying so.
+
+    Adapters inherit it and override what their provider has.
+    """
+
+    def build_embedding_request(self, request: dict[str, Any], endpoint: Endpoint) -> HttpRequest:
+        """Refuse: this provider has no embeddings API."""
+        raise _absent(endpoint, "embeddings")
+
+    def parse_embedding_response(
+        self, response: HttpResponse, request: dict[str, Any], endpoint: Endpoint
+    ) -> dict[str, Any]:
+        """Refuse: this provider has no embeddings API."""
+        raise _absent(endpoint, "embeddings")
+
+    def build_rerank_request(self, request: dict[str, Any], endpoint: Endpoint) -> HttpRequest:
+        """Refuse: this provider has no rerank API."""
+        raise _absent(endpoint, "rerank")
+
+    def parse_rerank_response(
+        self, response: HttpResponse, request: dict[str, Any], endpoint: Endpoint
+    ) -> dict[str, Any]:
+        """Refuse: this provider has no rerank API."""
+        raise _absent(endpoint, "rerank")
+
+
+def _absent(endpoint: Endpoint, what: str) -> BadRequestError:
+    return BadRequestError(
+        f"{endpoint.provider} has no {what} API in tollway; use a provider that offers {what}",
+        provider=endpoint.provider,
+        model=endpoint.model,
+        param="model",
+    )
 
 
 def json_body(payload: Mapping[str, Any], extra_body: Mapping[str, Any]) -> bytes:

@@ -38,7 +38,7 @@ from typing import Any
 
 import orjson
 
-from tollway.adapters.base import Endpoint, StreamDecoder, filter_params, json_body, load_json, require
+from tollway.adapters.base import BaseAdapter, Endpoint, StreamDecoder, filter_params, json_body, load_json, require
 from tollway.errors import (
     BadGatewayError,
     BadRequestError,
@@ -375,7 +375,7 @@ def outbound_messages(messages: list[Any]) -> list[Any]:
     ]
 
 
-class OpenAIAdapter:
+class OpenAIAdapter(BaseAdapter):
     """The OpenAI Chat Completions and Embeddings wire API (stateless; the module docstring lists quirks)."""
 
     def build_chat_request(self, request: dict[str, Any], endpoint: Endpoint) -> HttpRequest:
