@@ -24,6 +24,6 @@ CASES = [
                 "mid_stream_error",
                 "truncated",
             }
-        ),  # fmt: skip
+        ),
     ),
 ]

@@ -25,7 +25,7 @@ CASES = [
                 "truncated",
                 "embeddings",
             }
-        ),  # fmt: skip
+        ),
         embedding_model="openai/text-embedding-3-small",
         embedding_route="embeddings",
     ),
