@@ -253,25 +253,36 @@ def _has_empty_text(blocks: list[Any]) -> bool:
     return False
 
 
-def _chosen_tool(body: JSONObject) -> tuple[str | None, bool]:
-    """The tool to call, and whether the API forces it (then no text precedes the call)."""
+def _chosen_tools(body: JSONObject) -> tuple[list[str], bool]:
+    """The tools to call (several make parallel calls), and whether the API forces one (then no text precedes)."""
     tools = [tool for tool in body.get("tools") or [] if "input_schema" in tool]
     names = [str(tool["name"]) for tool in tools]
     choice = body.get("tool_choice") or {"type": "auto"}
     if not names or choice["type"] == "none":
-        return None, False
+        return [], False
     if choice["type"] == "tool":
-        return str(choice["name"]), True
+        return [str(choice["name"])], True
     if choice["type"] == "any":
-        return names[0], True
+        return [names[0]], True
     last = body["messages"][-1]
     if last["role"] != "user":
-        return None, False
+        return [], False
     content = last["content"]
     if isinstance(content, list) and any(block.get("type") == "tool_result" for block in content):
-        return None, False  # after a tool result the model answers in text
+        return [], False  # after a tool result the model answers in text
     text = orjson.dumps(content).decode()
-    return next((name for name in names if name in text), None), False
+    mentioned = [name for _, name in sorted((text.find(name), name) for name in names if name in text)]
+    if choice.get("disable_parallel_tool_use"):
+        mentioned = mentioned[:1]
+    return mentioned, False
+
+
+def _answer_text(body: JSONObject) -> str:
+    """The reply text: JSON matching the requested schema under structured outputs (§5.8), else the greeting."""
+    output_format = (body.get("output_config") or {}).get("format") or {}
+    if output_format.get("type") == "json_schema":
+        return orjson.dumps(example_from_schema(output_format.get("schema") or {})).decode()
+    return ANSWER
 
 
 def _plan(body: JSONObject, raw: bytes) -> tuple[list[_Block], str]:
@@ -279,20 +290,21 @@ def _plan(body: JSONObject, raw: bytes) -> tuple[list[_Block], str]:
     blocks: list[_Block] = []
     if (body.get("thinking") or {}).get("type") in ("enabled", "adaptive"):
         blocks.append(_Block("thinking", split_pieces(THINKING)))
-    tool, forced = _chosen_tool(body)
+    tools, forced = _chosen_tools(body)
     stop_reason = "end_turn"
-    if tool is None:
-        blocks.append(_Block("text", split_pieces(ANSWER)))
+    if not tools:
+        blocks.append(_Block("text", split_pieces(_answer_text(body))))
     else:
         if not forced:
-            blocks.append(_Block("text", split_pieces(f"I'll use the {tool} tool.")))
-        schema = next(t["input_schema"] for t in body["tools"] if t.get("name") == tool)
-        arguments = orjson.dumps(example_from_schema(schema)).decode()
-        # Fragment the input JSON so clients must concatenate the input_json_delta pieces.
-        step = max(1, len(arguments) // 3 + 1)
-        pieces = [arguments[start : start + step] for start in range(0, len(arguments), step)]
-        tool_id = "toolu_fake" + hashlib.sha256(raw).hexdigest()[:16]
-        blocks.append(_Block("tool_use", pieces, name=tool, block_id=tool_id))
+            blocks.append(_Block("text", split_pieces(f"I'll use {' and '.join(tools)}.")))
+        for position, tool in enumerate(tools):
+            schema = next(t["input_schema"] for t in body["tools"] if t.get("name") == tool)
+            arguments = orjson.dumps(example_from_schema(schema)).decode()
+            # Fragment the input JSON so clients must concatenate the input_json_delta pieces.
+            step = max(1, len(arguments) // 3 + 1)
+            pieces = [arguments[start : start + step] for start in range(0, len(arguments), step)]
+            tool_id = f"toolu_fake{position}" + hashlib.sha256(raw).hexdigest()[:16]
+            blocks.append(_Block("tool_use", pieces, name=tool, block_id=tool_id))
         stop_reason = "tool_use"
     budget = int(body.get("max_tokens") or 0)
     if _output_tokens(blocks) > budget:

@@ -326,33 +326,50 @@ def _tool_names(body: JSONObject) -> list[str]:
     return [tool["function"]["name"] for tool in body.get("tools") or [] if tool.get("type") == "function"]
 
 
-def _forced_tool(body: JSONObject) -> str | None:
+def _called_tools(body: JSONObject) -> list[str]:
+    """The tools the model calls: the forced one, or every tool the last user message mentions (in order of
+    mention: several make parallel calls)."""
     names = _tool_names(body)
     choice = body.get("tool_choice", "auto")
     if not names or choice == "none":
-        return None
+        return []
     if isinstance(choice, dict):
-        return str(choice["function"]["name"])
+        return [str(choice["function"]["name"])]
     if choice == "required":
-        return names[0]
+        return [names[0]]
     messages = body["messages"]
     last = messages[-1] if messages else {}
     if last.get("role") != "user":
-        return None  # after a tool result the model answers in text
+        return []  # after a tool result the model answers in text
     text = orjson.dumps(last.get("content")).decode()
-    return next((name for name in names if name in text), None)
+    mentioned = sorted((text.find(name), name) for name in names if name in text)
+    if body.get("parallel_tool_calls") is False:
+        mentioned = mentioned[:1]
+    return [name for _, name in mentioned]
 
 
 def _plan(body: JSONObject) -> list[_Choice]:
-    """What each choice says: a tool call or text, cut at the token limit."""
+    """What each choice says: tool calls or text, cut at the token limit."""
     count = int(body.get("n") or 1)
-    tool = _forced_tool(body)
-    if tool is not None:
-        schema = next(t["function"].get("parameters", {}) for t in body["tools"] if t["function"]["name"] == tool)
-        arguments = orjson.dumps(example_from_schema(schema)).decode()
+    tools = _called_tools(body)
+    if tools:
+        functions = [t["function"] for t in body["tools"] if t.get("type") == "function"]
+        schemas = {f["name"]: f.get("parameters", {}) for f in functions}
         # A named tool_choice ends with finish_reason "stop", not "tool_calls": a real-API quirk.
         finish = "stop" if isinstance(body.get("tool_choice"), dict) else "tool_calls"
-        return [_Choice(None, finish, [_tool_call(f"call_fake{index}", tool, arguments)]) for index in range(count)]
+        return [
+            _Choice(
+                None,
+                finish,
+                [
+                    _tool_call(
+                        f"call_fake{index}_{position}", name, orjson.dumps(example_from_schema(schemas[name])).decode()
+                    )
+                    for position, name in enumerate(tools)
+                ],
+            )
+            for index in range(count)
+        ]
     text = _answer_text(body)
     limit = body.get("max_completion_tokens") or body.get("max_tokens")
     choices = []
