@@ -35,6 +35,16 @@ from tollway.errors import (
 if TYPE_CHECKING:
     from tollway.api import acompletion, aembedding, arerank, completion, embedding, rerank
     from tollway.client import Client
+    from tollway.pricing import (
+        Cost,
+        completion_cost,
+        cost_per_token,
+        get_model_info,
+        supports_function_calling,
+        supports_reasoning,
+        supports_vision,
+        token_counter,
+    )
     from tollway.stream_builder import stream_chunk_builder
     from tollway.streaming import AsyncCompletionStream, CompletionStream
     from tollway.transport import Timeouts
@@ -57,6 +67,7 @@ __all__ = [
     "CompletionStream",
     "ContentPolicyViolationError",
     "ContextWindowExceededError",
+    "Cost",
     "EmbeddingResponse",
     "InternalServerError",
     "MissingCredentialsError",
@@ -77,10 +88,17 @@ __all__ = [
     "aembedding",
     "arerank",
     "completion",
+    "completion_cost",
+    "cost_per_token",
     "embedding",
+    "get_model_info",
     "provider_list",
     "rerank",
     "stream_chunk_builder",
+    "supports_function_calling",
+    "supports_reasoning",
+    "supports_vision",
+    "token_counter",
 ]
 
 # Where each lazily loaded public name lives.
@@ -101,6 +119,14 @@ _LAZY = {
     "ChatCompletionChunk": "tollway.types",
     "EmbeddingResponse": "tollway.types",
     "TokenUsage": "tollway.usage",
+    "Cost": "tollway.pricing",
+    "completion_cost": "tollway.pricing",
+    "cost_per_token": "tollway.pricing",
+    "get_model_info": "tollway.pricing",
+    "supports_vision": "tollway.pricing",
+    "supports_function_calling": "tollway.pricing",
+    "supports_reasoning": "tollway.pricing",
+    "token_counter": "tollway.pricing",
 }
 
 

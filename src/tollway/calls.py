@@ -10,10 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from tollway.adapters.base import Adapter, Endpoint
 from tollway.errors import BadRequestError, MissingCredentialsError
+from tollway.pricing.overrides import PriceOverride, parse_overrides
 from tollway.registry import load_adapter, resolve_model
 from tollway.retry import RetryPolicy
 from tollway.spec import ProviderSpec
@@ -41,6 +43,22 @@ _OPTION_ALIASES: Mapping[str, str] = {
     "metadata": "metadata",
 }
 
+# Per-call custom prices (LiteLLM's names, also accepted per million tokens) and ``base_model``: they price the call
+# (tollway.pricing.overrides documents each) and are never sent upstream. ``model_info`` may carry them too.
+_PRICE_OPTIONS = frozenset(
+    {
+        "input_cost_per_token",
+        "output_cost_per_token",
+        "cache_read_input_token_cost",
+        "cache_creation_input_token_cost",
+        "cache_creation_input_token_cost_above_1hr",
+        "output_cost_per_reasoning_token",
+        "input_cost_per_million_tokens",
+        "output_cost_per_million_tokens",
+        "base_model",
+    }
+)
+
 
 @dataclass(slots=True)
 class CallOptions:
@@ -58,6 +76,7 @@ class CallOptions:
     custom_llm_provider: str | None = None
     metadata: Mapping[str, Any] = field(default_factory=dict)
     provider_params: dict[str, Any] = field(default_factory=dict)
+    prices: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +100,8 @@ class Call:
     timeouts: Timeouts
     retry: RetryPolicy
     mock: bool
+    at: datetime  # when the call was made: prices are those in force at this time
+    prices: PriceOverride | None = None
 
 
 def split_params(
@@ -94,6 +115,12 @@ def split_params(
         if option is not None:
             if value is not None:
                 setattr(options, option, value)
+        elif key in _PRICE_OPTIONS:
+            if value is not None:
+                options.prices[key] = value
+        elif key == "model_info":
+            if isinstance(value, Mapping):
+                options.prices.update(value)
         elif key in provider_options:
             if value is not None:
                 options.provider_params[key] = value
@@ -123,7 +150,12 @@ def plan_call(model: str, params: Mapping[str, Any], fields: Mapping[str, Any], 
     endpoint = _endpoint(spec, upstream_model, options, settings)
     retry = settings.retry if options.num_retries is None else RetryPolicy(num_retries=options.num_retries)
     timeouts = settings.timeouts if options.timeout is None else Timeouts.of(options.timeout)
-    return Call(spec, load_adapter(spec.adapter), endpoint, request, timeouts, retry, mock or spec.offline)
+    try:
+        prices = parse_overrides(options.prices) if options.prices else None
+    except ValueError as exc:
+        raise BadRequestError(f"invalid custom price: {exc}", param="model_info") from None
+    adapter = load_adapter(spec.adapter)
+    return Call(spec, adapter, endpoint, request, timeouts, retry, mock or spec.offline, datetime.now(UTC), prices)
 
 
 def first_env(environ: Mapping[str, str], names: tuple[str, ...]) -> str | None:

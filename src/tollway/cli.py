@@ -22,7 +22,59 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=4000)
     serve.add_argument("--workers", type=int, default=1)
+    prices = commands.add_parser("prices", help="price data: refresh it, or show a model's prices")
+    price_commands = prices.add_subparsers(dest="prices_command", metavar="ACTION", required=True)
+    update = price_commands.add_parser("update", help="fetch fresh genai-prices data into the user cache")
+    update.add_argument("--url", help="where to fetch from (default: genai-prices' own update URL)")
+    update.add_argument("--timeout", type=float, default=10.0, help="seconds (default 10)")
+    show = price_commands.add_parser("show", help="print a model's resolved prices (USD per million tokens)")
+    show.add_argument("model", help='"provider/model", e.g. anthropic/claude-sonnet-4-5')
+    show.add_argument("--at", help="ISO date or time to price at (default: now)")
+    show.add_argument("--batch", action="store_true", help="batch prices, where the data has them")
     return parser
+
+
+def _prices_update(url: str | None, timeout: float) -> int:
+    from tollway.pricing.refresh import PriceUpdateError, update_prices
+
+    try:
+        path, count = update_prices(url, timeout=timeout)
+    except PriceUpdateError as exc:
+        print(f"tollway prices update: {exc}; keeping the current price data.", file=sys.stderr)
+        return 1
+    print(f"updated price data for {count} providers: {path}")
+    return 0
+
+
+def _prices_show(model: str, at: str | None, batch: bool) -> int:
+    from datetime import UTC, datetime
+
+    from tollway.pricing import price_for
+    from tollway.pricing.names import split_model
+
+    when = None
+    if at:
+        try:
+            when = datetime.fromisoformat(at)
+        except ValueError:
+            print(f"tollway prices show: --at {at!r} is not an ISO date or time", file=sys.stderr)
+            return 2
+        when = when if when.tzinfo else when.replace(tzinfo=UTC)
+    provider, upstream = split_model(model)
+    price = price_for(provider, upstream, at=when, batch=batch)
+    if price is None:
+        print(f"{model}: unpriced (no price data for {provider}/{upstream})", file=sys.stderr)
+        return 1
+    print(f"{model}  ->  {price.provider_id}/{price.model_id}  [{price.source}]")
+    for name, value in price.per_million().items():
+        unit = "per 1K" if name in ("web_search", "request") else "per 1M tokens"
+        print(f"  {name:<15} ${value.normalize():f} {unit}")
+    for tier in price.tiers:
+        rates = ", ".join(f"{name} ${(rate * 1_000_000).normalize():f}" for name, rate in tier.rates)
+        print(f"  above {tier.start:,} input tokens (all tokens): {rates} per 1M tokens")
+    if price.ignored:
+        print(f"  not billed by tollway: {', '.join(price.ignored)}")
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -38,6 +90,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
+    if args.command == "prices":
+        if args.prices_command == "update":
+            return _prices_update(args.url, args.timeout)
+        return _prices_show(args.model, args.at, args.batch)
     parser.print_help()
     return 0
 

@@ -14,6 +14,7 @@ import weakref
 from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
 from typing import Any, TypeVar
 
+from tollway.adapters.base import FanOutEmbeddings
 from tollway.calls import Call, ClientSettings, plan_call
 from tollway.credentials import CredentialResolver
 from tollway.errors import BadRequestError, Timeout, TollwayError
@@ -21,7 +22,7 @@ from tollway.http import HttpRequest, HttpResponse
 from tollway.loop_thread import LoopThread
 from tollway.messages import validate_chat_request
 from tollway.retry import RetryPolicy
-from tollway.streaming import AsyncCompletionStream, CompletionStream
+from tollway.streaming import AsyncCompletionStream, CompletionStream, StreamEnd
 from tollway.transport import Timeouts, Transport, TransportResponse
 from tollway.types import ChatCompletion, EmbeddingResponse, RerankResponse, ResponseMeta
 from tollway.usage import TokenUsage
@@ -197,15 +198,38 @@ class Client:
     def _meta(
         self, call: Call, attempts: int, headers: dict[str, str], usage: Mapping[str, Any] | None = None
     ) -> ResponseMeta:
-        # usage None means the provider reported none (unknown), not zero tokens.
-        return ResponseMeta(
+        meta = ResponseMeta(
             provider=call.endpoint.provider,
             model=call.endpoint.model,
             mock=call.mock,
             attempts=attempts,
             headers=headers,
-            usage=TokenUsage.from_openai(usage) if usage else None,
         )
+        if usage:  # none reported: usage and cost stay unknown (None), never zero
+            self._settle(call, meta, TokenUsage.from_openai(usage))
+        return meta
+
+    @staticmethod
+    def _settle(call: Call, meta: ResponseMeta, usage: TokenUsage) -> None:
+        """Record usage and its exact cost (None when the model cannot be priced) on ``meta``."""
+        from tollway.pricing import price_usage
+
+        meta.usage = usage
+        meta.cost = price_usage(call.endpoint.provider, call.endpoint.model, usage, at=call.at, overrides=call.prices)
+
+    def _stream_end(self, call: Call) -> StreamEnd:
+        def settle(meta: ResponseMeta, usage: dict[str, Any] | None, text: str, reasoning: str) -> None:
+            if usage:
+                self._settle(call, meta, TokenUsage.from_openai(usage))
+                return
+            # The provider sent no usage (a vendor without it, or a stream cut short): estimate from what was sent
+            # and streamed, marked estimated, so a streamed call is never costed at zero.
+            from tollway.pricing import estimate_usage
+
+            messages = call.request.get("messages")
+            self._settle(call, meta, estimate_usage(call.endpoint.model, messages, text, reasoning_text=reasoning))
+
+        return settle
 
     async def _complete_once(self, call: Call, attempts: int) -> ChatCompletion:
         answer = await self._fetch(call, call.adapter.build_chat_request(call.request, call.endpoint))
@@ -225,6 +249,7 @@ class Client:
                     decoder,
                     meta=self._meta(call, attempts, response.headers),
                     include_usage=bool(options.get("include_usage")),
+                    on_end=self._stream_end(call),
                 )
                 await stream.prime()
         except TimeoutError:
@@ -237,8 +262,15 @@ class Client:
         return RerankResponse(data, self._meta(call, attempts, dict(answer.headers)))
 
     async def _embed_once(self, call: Call, attempts: int) -> EmbeddingResponse:
-        answer = await self._fetch(call, call.adapter.build_embedding_request(call.request, call.endpoint))
-        data = call.adapter.parse_embedding_response(answer, call.request, call.endpoint)
+        adapter = call.adapter
+        if isinstance(adapter, FanOutEmbeddings):
+            requests = adapter.build_embedding_requests(call.request, call.endpoint)
+            answers = await asyncio.gather(*(self._fetch(call, http) for http in requests))
+            data = adapter.merge_embedding_responses(list(answers), call.request, call.endpoint)
+            answer = answers[0]
+        else:
+            answer = await self._fetch(call, adapter.build_embedding_request(call.request, call.endpoint))
+            data = adapter.parse_embedding_response(answer, call.request, call.endpoint)
         return EmbeddingResponse(data, self._meta(call, attempts, dict(answer.headers), data.get("usage")))
 
 

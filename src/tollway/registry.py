@@ -72,7 +72,7 @@ _NATIVE = (
         adapter="tollway.adapters.bedrock:BedrockAdapter",
         api_base="https://bedrock-runtime.{region}.amazonaws.com",
         api_key_env=("AWS_BEARER_TOKEN_BEDROCK",),
-        api_base_env=("AWS_BEDROCK_RUNTIME_ENDPOINT",),
+        api_base_env=("AWS_BEDROCK_RUNTIME_ENDPOINT", "AWS_ENDPOINT_URL_BEDROCK_RUNTIME"),
         key_required=False,
         credentials="tollway.credentials.aws:BedrockCredentials",
         options=(
@@ -92,7 +92,7 @@ _NATIVE = (
         api_base_env=("AZURE_API_BASE", "AZURE_OPENAI_ENDPOINT"),
         key_required=False,
         credentials="tollway.credentials.azure:AzureCredentials",
-        options=("azure_ad_token",),
+        options=("azure_ad_token", "azure_reasoning_model"),
         source="https://learn.microsoft.com/azure/ai-foundry/openai/reference",
     ),
     ProviderSpec(
@@ -160,6 +160,15 @@ ALIASES: Mapping[str, str] = MappingProxyType(
         "vertex_ai_beta": "vertex_ai",
         "jina": "jina_ai",
         "voyageai": "voyage",
+        "ai21_chat": "ai21",  # LiteLLM's chat prefix for AI21
+        "venice": "veniceai",
+        "nanogpt": "nano-gpt",
+        "zhipu": "zhipuai",
+        "kimi": "moonshot",
+        "qwen": "dashscope",
+        "nim": "nvidia_nim",
+        "github_models": "github",
+        "vercel": "vercel_ai_gateway",
     }
 )
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import contextlib
 from collections import deque
-from collections.abc import AsyncIterator, Coroutine, Iterator
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from types import TracebackType
 from typing import Any, Protocol, TypeVar
 
@@ -31,6 +31,11 @@ class _Runner(Protocol):
     def run(self, coro: Coroutine[Any, Any, _T]) -> _T: ...
 
 
+# Called once when a stream ends (finished, failed or abandoned) with the provider's usage (None when it reported
+# none) and the text streamed so far (content, reasoning): the client settles usage and cost on ``meta`` with it.
+StreamEnd = Callable[[ResponseMeta, "dict[str, Any] | None", str, str], None]
+
+
 class AsyncCompletionStream:
     """An async iterator of ``ChatCompletionChunk``; use ``async with`` or ``aclose()`` to stop early."""
 
@@ -41,11 +46,16 @@ class AsyncCompletionStream:
         *,
         meta: ResponseMeta,
         include_usage: bool,
+        on_end: StreamEnd | None = None,
     ) -> None:
         self._response = response
         self._decoder = decoder
         self._meta = meta
         self._include_usage = include_usage
+        self._on_end = on_end
+        # What was streamed, kept only to estimate usage for providers that report none (never sent anywhere).
+        self._text: list[str] = []
+        self._reasoning: list[str] = []
         self._bytes = response.iter_bytes()
         self._ready: deque[dict[str, Any]] = deque()
         self._done = False
@@ -81,7 +91,14 @@ class AsyncCompletionStream:
         else:
             chunks = self._decoder.feed(data)
         for chunk in chunks:
-            if self._include_usage or chunk.get("choices") or not chunk.get("usage"):
+            choices = chunk.get("choices")
+            if choices:
+                delta = choices[0].get("delta") or {}
+                if delta.get("content"):
+                    self._text.append(delta["content"])
+                if delta.get("reasoning_content"):
+                    self._reasoning.append(delta["reasoning_content"])
+            if self._include_usage or choices or not chunk.get("usage"):
                 self._ready.append(chunk)
 
     def __aiter__(self) -> AsyncCompletionStream:
@@ -105,7 +122,6 @@ class AsyncCompletionStream:
         return ChatCompletionChunk(self._ready.popleft(), self._meta)
 
     async def _finish(self) -> None:
-        self._meta.usage = self.usage
         await self.aclose()
 
     async def aclose(self) -> None:
@@ -113,8 +129,16 @@ class AsyncCompletionStream:
         if self._closed:
             return
         self._closed = True
-        self._meta.usage = self.usage
-        await self._response.aclose()
+        try:
+            await self._response.aclose()
+        finally:
+            self._settle()
+
+    def _settle(self) -> None:
+        if self._on_end is not None:
+            self._on_end(self._meta, self._decoder.usage, "".join(self._text), "".join(self._reasoning))
+        else:
+            self._meta.usage = self.usage
 
     async def __aenter__(self) -> AsyncCompletionStream:
         return self

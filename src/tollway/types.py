@@ -12,11 +12,14 @@ from __future__ import annotations
 import copy
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import orjson
 
 from tollway.usage import TokenUsage
+
+if TYPE_CHECKING:
+    from tollway.pricing.cost import Cost
 
 __all__ = [
     "ChatCompletion",
@@ -282,7 +285,11 @@ class Usage(OpenAIObject):
 
 @dataclass(slots=True)
 class ResponseMeta:
-    """What tollway knows about a call beyond the OpenAI JSON (never part of ``to_dict()``)."""
+    """What tollway knows about a call beyond the OpenAI JSON (never part of ``to_dict()``).
+
+    ``usage`` is the canonical usage (None: the provider reported none and nothing was estimated); ``cost`` its
+    exact price with its source (None: unpriced; ``cost.estimated`` when the usage was estimated).
+    """
 
     provider: str
     model: str
@@ -290,6 +297,7 @@ class ResponseMeta:
     attempts: int = 1
     usage: TokenUsage | None = None
     headers: dict[str, str] = field(default_factory=dict)
+    cost: Cost | None = None
 
 
 class _Response(OpenAIObject):

@@ -28,8 +28,10 @@ class TokenUsage:
 
     ``input_tokens`` counts every prompt token; ``cache_read_tokens`` and ``cache_write_tokens`` are parts of it
     (``cache_write_1h_tokens`` is the part of the writes cached for one hour). ``output_tokens`` counts every
-    generated token; ``reasoning_tokens`` is part of it. ``estimated`` marks counts tollway computed itself
-    because the provider reported none.
+    generated token; ``reasoning_tokens`` is part of it. ``audio_input_tokens``/``audio_output_tokens`` are the
+    audio parts of input/output. ``web_search_requests`` counts server-side web searches, billed per search (Anthropic
+    ``usage.server_tool_use.web_search_requests``; LiteLLM keeps the same key). ``estimated`` marks counts tollway
+    computed itself because the provider reported none.
     """
 
     input_tokens: int = 0
@@ -40,6 +42,7 @@ class TokenUsage:
     reasoning_tokens: int = 0
     audio_input_tokens: int = 0
     audio_output_tokens: int = 0
+    web_search_requests: int = 0
     estimated: bool = False
 
     @property
@@ -59,6 +62,7 @@ class TokenUsage:
             return cls(estimated=estimated)
         prompt = usage.get("prompt_tokens_details") or {}
         completion = usage.get("completion_tokens_details") or {}
+        server_tools = usage.get("server_tool_use") or {}
         return cls(
             input_tokens=_int(usage, "prompt_tokens"),
             output_tokens=_int(usage, "completion_tokens"),
@@ -68,6 +72,7 @@ class TokenUsage:
             reasoning_tokens=_int(completion, "reasoning_tokens"),
             audio_input_tokens=_int(prompt, "audio_tokens"),
             audio_output_tokens=_int(completion, "audio_tokens"),
+            web_search_requests=_int(server_tools, "web_search_requests"),
             estimated=estimated,
         )
 
@@ -83,10 +88,13 @@ class TokenUsage:
         completion_details: dict[str, int] = {"reasoning_tokens": self.reasoning_tokens}
         if self.audio_output_tokens:
             completion_details["audio_tokens"] = self.audio_output_tokens
-        return {
+        usage: dict[str, Any] = {
             "prompt_tokens": self.input_tokens,
             "completion_tokens": self.output_tokens,
             "total_tokens": self.input_tokens + self.output_tokens,
             "prompt_tokens_details": prompt_details,
             "completion_tokens_details": completion_details,
         }
+        if self.web_search_requests:
+            usage["server_tool_use"] = {"web_search_requests": self.web_search_requests}
+        return usage

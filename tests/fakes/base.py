@@ -287,7 +287,7 @@ class _StreamReply(Reply):
         fake = exchange.fake
         items = list(self.events) if self.events is not None else list(exchange.default_events())
         response = web.StreamResponse(status=200, headers=exchange.headers(self.headers))
-        response.content_type = "text/event-stream"
+        response.content_type = fake.stream_content_type
         response.headers["Cache-Control"] = "no-cache"
         await response.prepare(exchange.request)
         for index, item in enumerate(items):
@@ -407,6 +407,9 @@ class FakeUpstream(abc.ABC):
     @abc.abstractmethod
     def stream_error(self, message: str | None, error_type: str | None) -> SSE:
         """The in-band error event of a failed stream."""
+
+    # The Content-Type of streamed answers (Ollama streams NDJSON, Bedrock a binary event stream).
+    stream_content_type = "text/event-stream"
 
     def stream_end(self) -> tuple[SSE, ...]:
         """What ends a complete stream (OpenAI: ``data: [DONE]``)."""

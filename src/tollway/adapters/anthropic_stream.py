@@ -70,7 +70,7 @@ class AnthropicStreamDecoder:
         self._held.raise_if_held()
         if not self._finished:
             raise APIConnectionError(
-                "anthropic closed the stream before it finished",
+                f"{self._endpoint.provider} closed the stream before it finished",
                 provider=self._endpoint.provider,
                 model=self._endpoint.model,
             )

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import orjson
 
@@ -21,6 +21,7 @@ __all__ = [
     "Adapter",
     "BaseAdapter",
     "Endpoint",
+    "FanOutEmbeddings",
     "HeldError",
     "StreamDecoder",
     "filter_params",
@@ -114,6 +115,22 @@ class Adapter(Protocol):
 
     def map_error(self, response: HttpResponse, endpoint: Endpoint) -> TollwayError:
         """The typed error for a non-2xx upstream answer."""
+        ...
+
+
+@runtime_checkable
+class FanOutEmbeddings(Protocol):
+    """An adapter whose provider embeds one input per request (Bedrock Titan): the client sends every request of
+    ``build_embedding_requests`` concurrently and merges the answers into one OpenAI embeddings ``list``."""
+
+    def build_embedding_requests(self, request: dict[str, Any], endpoint: Endpoint) -> list[HttpRequest]:
+        """All upstream requests for one embeddings request."""
+        ...
+
+    def merge_embedding_responses(
+        self, responses: list[HttpResponse], request: dict[str, Any], endpoint: Endpoint
+    ) -> dict[str, Any]:
+        """One OpenAI embeddings ``list`` from the answers, in request order (usage summed)."""
         ...
 
 

@@ -95,13 +95,17 @@ class AiohttpTransport:
     async def send(self, request: HttpRequest, timeouts: Timeouts) -> _Response:
         """Send ``request``; return when status and headers are in. Failures raise ``APIConnectionError``."""
         import aiohttp
+        import yarl
 
         session = self._session or self._open()
         # total is enforced by the client (it spans the header phase, and the body for non-streamed calls).
         timeout = aiohttp.ClientTimeout(total=None, connect=timeouts.connect, sock_read=timeouts.read)
         try:
+            # encoded=True: the adapter built the URL exactly (a signed Bedrock path keeps %3A); yarl must not
+            # re-quote it, or the request would go to a different path than the one signed.
+            url = yarl.URL(request.url, encoded=True)
             response = await session.request(
-                request.method, request.url, data=request.body, headers=dict(request.headers), timeout=timeout
+                request.method, url, data=request.body, headers=dict(request.headers), timeout=timeout
             )
         except (TimeoutError, aiohttp.ClientError) as exc:
             raise _connection_error(exc, request) from exc
