@@ -7,10 +7,11 @@ gpt-4o-mini input 0.15, cached input 0.075, output 0.60.
 from collections.abc import Iterator
 from decimal import Decimal
 
+import orjson
 import pytest
 
 import tollway
-from fakes import OpenAIFake, Reply
+from fakes import SSE, OpenAIFake, Reply
 from tollway import Client
 
 MESSAGES = [{"role": "user", "content": "Say hello"}]
@@ -92,16 +93,32 @@ def test_stream_without_provider_usage_is_estimated_not_zero(client: Client, ope
     assert cost.total > 0
 
 
-def test_abandoned_stream_is_estimated_from_what_was_streamed(client: Client) -> None:
+def test_abandoned_stream_is_estimated_from_what_was_streamed(client: Client, openai_fake: OpenAIFake) -> None:
+    def chunk(delta: dict[str, str], finish: str | None = None) -> dict[str, object]:
+        choice = {"index": 0, "delta": delta, "finish_reason": finish}
+        return {"id": "c", "object": "chat.completion.chunk", "created": 1, "model": "gpt-4o-mini", "choices": [choice]}
+
+    usage = {"prompt_tokens": 9, "completion_tokens": 99, "total_tokens": 108}
+    late = {"id": "c", "object": "chat.completion.chunk", "created": 1, "model": "gpt-4o-mini", "choices": []}
+    events = [
+        chunk({"role": "assistant", "content": "Hello"}),
+        chunk({"content": " there"}),
+        SSE(data=orjson.dumps(chunk({}, "stop")).decode(), delay=2.0),  # never read: the caller leaves first
+        {**late, "usage": usage},
+    ]
+    openai_fake.script(Reply.stream(events))
     stream = client.completion("gpt-4o-mini", MESSAGES, stream=True)
     assert isinstance(stream, tollway.CompletionStream)
     with stream:
-        next(stream)
-        next(stream)
+        assert next(stream).choices[0].delta.content == "Hello"
+        assert next(stream).choices[0].delta.content == " there"
+    usage_seen = stream.meta.usage
+    assert usage_seen is not None
+    assert usage_seen.estimated
+    assert 0 < usage_seen.output_tokens < 99
     assert stream.meta.cost is not None
+    assert stream.meta.cost.estimated
     assert stream.meta.cost.total > 0
-    assert stream.meta.usage is not None
-    assert stream.meta.usage.estimated
 
 
 def test_unknown_model_is_unpriced_not_zero(client: Client) -> None:

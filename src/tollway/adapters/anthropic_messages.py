@@ -9,13 +9,11 @@ tool results must lead their user turn, §5.3). Empty text blocks are dropped be
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from tollway.adapters.base import Endpoint, require
-from tollway.errors import BadRequestError
+from tollway.adapters.base import Endpoint, bad_request, require, tool_arguments
 from tollway.messages import parse_data_url
 
 __all__ = [
@@ -48,10 +46,6 @@ class _State:
     last_function_call_id: str | None = None
 
 
-def _bad(endpoint: Endpoint, message: str, param: str) -> BadRequestError:
-    return BadRequestError(message, provider=endpoint.provider, model=endpoint.model, param=param)
-
-
 def convert_messages(messages: list[dict[str, Any]], endpoint: Endpoint) -> ConvertedMessages:
     """Translate OpenAI ``messages``; ``BadRequestError`` names the message that cannot be translated."""
     state = _State(endpoint)
@@ -67,7 +61,7 @@ def convert_messages(messages: list[dict[str, Any]], endpoint: Endpoint) -> Conv
         elif role in ("tool", "function"):
             _append(state, "user", [_tool_result(message, where, state)])
         else:
-            raise _bad(endpoint, f"{where}.role {role!r} cannot be sent to Anthropic", f"{where}.role")
+            raise bad_request(endpoint, f"{where}.role {role!r} cannot be sent to Anthropic", f"{where}.role")
     require(
         bool(state.turns),
         "the request has no user or assistant message (Anthropic needs at least one turn besides system)",
@@ -140,13 +134,13 @@ def _part(part: Mapping[str, Any], where: str, endpoint: Endpoint, *, text_only:
         text = part.get(kind)
         block = {"type": "text", "text": text} if isinstance(text, str) and text else None
     elif text_only:
-        raise _bad(endpoint, f"{where} has type {kind!r}; system messages take text only", where)
+        raise bad_request(endpoint, f"{where} has type {kind!r}; system messages take text only", where)
     elif kind == "image_url":
         block = _image(part.get("image_url"), where, endpoint)
     elif kind == "file":
         block = _document(part.get("file"), where, endpoint)
     else:
-        raise _bad(endpoint, f"{where} has type {kind!r}, which Anthropic cannot take", where)
+        raise bad_request(endpoint, f"{where} has type {kind!r}, which Anthropic cannot take", where)
     if block is not None and part.get("cache_control") is not None:
         block["cache_control"] = part["cache_control"]
     return block
@@ -155,12 +149,12 @@ def _part(part: Mapping[str, Any], where: str, endpoint: Endpoint, *, text_only:
 def _image(image: Any, where: str, endpoint: Endpoint) -> Block:
     url = image.get("url") if isinstance(image, Mapping) else image
     if not isinstance(url, str):
-        raise _bad(endpoint, f"{where}.image_url.url must be a string", f"{where}.image_url.url")
+        raise bad_request(endpoint, f"{where}.image_url.url must be a string", f"{where}.image_url.url")
     if url.startswith(("https://", "http://")):
         return {"type": "image", "source": {"type": "url", "url": url}}
     data = parse_data_url(url, f"{where}.image_url.url")
     if data.media_type not in IMAGE_MEDIA_TYPES:
-        raise _bad(
+        raise bad_request(
             endpoint,
             f"{where} is {data.media_type}; Anthropic takes image/jpeg, image/png, image/gif or image/webp",
             f"{where}.image_url.url",
@@ -172,10 +166,10 @@ def _document(file: Any, where: str, endpoint: Endpoint) -> Block:
     file_data = file.get("file_data") if isinstance(file, Mapping) else None
     if not isinstance(file_data, str):
         # file_id refers to OpenAI's file store, which Anthropic cannot read.
-        raise _bad(endpoint, f"{where}.file needs file_data (a data: URL); file_id is OpenAI-only", where)
+        raise bad_request(endpoint, f"{where}.file needs file_data (a data: URL); file_id is OpenAI-only", where)
     data = parse_data_url(file_data, f"{where}.file.file_data")
     if data.media_type != "application/pdf":
-        raise _bad(endpoint, f"{where} is {data.media_type}; Anthropic documents must be PDF", where)
+        raise bad_request(endpoint, f"{where} is {data.media_type}; Anthropic documents must be PDF", where)
     source = {"type": "base64", "media_type": "application/pdf", "data": data.data}
     return {"type": "document", "source": source}
 
@@ -192,35 +186,23 @@ def _assistant_blocks(message: Mapping[str, Any], index: int, state: _State) -> 
                 "type": "tool_use",
                 "id": call.get("id") or f"toolu_{index}_{j}",
                 "name": function.get("name"),
-                "input": _arguments(function.get("arguments"), f"{where}.tool_calls[{j}]", state.endpoint),
+                "input": tool_arguments(function.get("arguments"), f"{where}.tool_calls[{j}]", state.endpoint),
             }
         )
     function_call = message.get("function_call")
     if isinstance(function_call, Mapping):
         # Legacy function calling has no ids; pair the call with the next "function" message by position.
         state.last_function_call_id = f"toolu_function_{index}"
-        arguments = _arguments(function_call.get("arguments"), f"{where}.function_call", state.endpoint)
+        arguments = tool_arguments(function_call.get("arguments"), f"{where}.function_call", state.endpoint)
         name = function_call.get("name")
         blocks.append({"type": "tool_use", "id": state.last_function_call_id, "name": name, "input": arguments})
     return blocks
 
 
-def _arguments(arguments: Any, where: str, endpoint: Endpoint) -> dict[str, Any]:
-    if arguments is None or (isinstance(arguments, str) and not arguments.strip()):
-        return {}
-    try:
-        value = json.loads(arguments) if isinstance(arguments, str) else arguments
-    except ValueError:
-        raise _bad(endpoint, f"{where}.function.arguments is not valid JSON", where) from None
-    if not isinstance(value, dict):
-        raise _bad(endpoint, f"{where}.function.arguments must be a JSON object", where)
-    return value
-
-
 def _tool_result(message: Mapping[str, Any], where: str, state: _State) -> Block:
     tool_use_id = message.get("tool_call_id") if message.get("role") == "tool" else state.last_function_call_id
     if not isinstance(tool_use_id, str):
-        raise _bad(state.endpoint, f"{where} answers no earlier function_call", where)
+        raise bad_request(state.endpoint, f"{where} answers no earlier function_call", where)
     block: Block = {"type": "tool_result", "tool_use_id": tool_use_id}
     content = message.get("content")
     if isinstance(content, str):
@@ -280,4 +262,4 @@ def convert_tool_choice(choice: Any, endpoint: Endpoint) -> Block | None:
         name = function.get("name") if isinstance(function, Mapping) else None
         if isinstance(name, str):
             return {"type": "tool", "name": name}
-    raise _bad(endpoint, f"tool_choice {choice!r} has no Anthropic equivalent", "tool_choice")
+    raise bad_request(endpoint, f"tool_choice {choice!r} has no Anthropic equivalent", "tool_choice")

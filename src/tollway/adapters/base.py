@@ -24,9 +24,11 @@ __all__ = [
     "FanOutEmbeddings",
     "HeldError",
     "StreamDecoder",
+    "bad_request",
     "filter_params",
     "json_body",
     "load_json",
+    "tool_arguments",
 ]
 
 
@@ -226,6 +228,28 @@ def filter_params(
                 param=key,
             )
     return kept
+
+
+def bad_request(endpoint: Endpoint, message: str, param: str | None) -> BadRequestError:
+    """A ``BadRequestError`` attributed to ``endpoint``'s provider and model."""
+    return BadRequestError(message, provider=endpoint.provider, model=endpoint.model, param=param)
+
+
+def tool_arguments(arguments: Any, where: str, endpoint: Endpoint) -> dict[str, Any]:
+    """An OpenAI tool call's ``arguments`` (a JSON string, PROVIDERS.md §14.9) as the object providers want.
+
+    Empty means ``{}``; invalid JSON or a non-object is a ``BadRequestError`` naming ``where`` (a request that
+    would otherwise reach the provider as a confusing 400).
+    """
+    if arguments is None or (isinstance(arguments, str) and not arguments.strip()):
+        return {}
+    try:
+        value = orjson.loads(arguments) if isinstance(arguments, str) else arguments
+    except orjson.JSONDecodeError:
+        raise bad_request(endpoint, f"{where}.function.arguments is not valid JSON", where) from None
+    if not isinstance(value, dict):
+        raise bad_request(endpoint, f"{where}.function.arguments must be a JSON object", where)
+    return value
 
 
 def require(condition: bool, message: str, endpoint: Endpoint, param: str | None = None) -> None:

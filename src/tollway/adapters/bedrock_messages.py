@@ -20,8 +20,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from tollway.adapters.base import Endpoint, require
-from tollway.errors import BadRequestError
+from tollway.adapters.base import Endpoint, bad_request, require, tool_arguments
 from tollway.messages import parse_data_url
 
 __all__ = [
@@ -72,10 +71,6 @@ class _State:
     documents: int = 0
 
 
-def _bad(endpoint: Endpoint, message: str, param: str) -> BadRequestError:
-    return BadRequestError(message, provider=endpoint.provider, model=endpoint.model, param=param)
-
-
 def convert_messages(messages: list[dict[str, Any]], endpoint: Endpoint) -> ConverseMessages:
     """Translate OpenAI ``messages``; ``BadRequestError`` names the message that cannot be translated."""
     state = _State(endpoint)
@@ -91,7 +86,7 @@ def convert_messages(messages: list[dict[str, Any]], endpoint: Endpoint) -> Conv
         elif role == "tool":
             _append(state, "user", _tool_result(message, where, state))
         else:
-            raise _bad(endpoint, f"{where}.role {role!r} cannot be sent to Bedrock", f"{where}.role")
+            raise bad_request(endpoint, f"{where}.role {role!r} cannot be sent to Bedrock", f"{where}.role")
     require(
         bool(state.turns),
         "the request has no user or assistant message (Bedrock needs at least one turn besides system)",
@@ -146,13 +141,13 @@ def _part(part: Mapping[str, Any], where: str, state: _State, *, text_only: bool
         text = part.get(kind)
         blocks = [{"text": text}] if isinstance(text, str) and text.strip() else []
     elif text_only:
-        raise _bad(endpoint, f"{where} has type {kind!r}; system messages take text only", where)
+        raise bad_request(endpoint, f"{where} has type {kind!r}; system messages take text only", where)
     elif kind == "image_url":
         blocks = [_image(part.get("image_url"), where, endpoint)]
     elif kind == "file":
         blocks = [_document(part.get("file"), where, state)]
     else:
-        raise _bad(endpoint, f"{where} has type {kind!r}, which Bedrock Converse cannot take", where)
+        raise bad_request(endpoint, f"{where} has type {kind!r}, which Bedrock Converse cannot take", where)
     if blocks and part.get("cache_control") is not None:
         blocks.append(_cache_point(part["cache_control"]))
     return blocks
@@ -162,9 +157,9 @@ def _image(image: Any, where: str, endpoint: Endpoint) -> Block:
     url = image.get("url") if isinstance(image, Mapping) else image
     param = f"{where}.image_url.url"
     if not isinstance(url, str):
-        raise _bad(endpoint, f"{param} must be a string", param)
+        raise bad_request(endpoint, f"{param} must be a string", param)
     if url.startswith(("https://", "http://")):
-        raise _bad(
+        raise bad_request(
             endpoint,
             f"{param} is a web URL; Bedrock takes image bytes only and tollway does not download images: "
             "pass a data:image/...;base64 URL instead",
@@ -173,19 +168,19 @@ def _image(image: Any, where: str, endpoint: Endpoint) -> Block:
     data = parse_data_url(url, param)
     image_format = IMAGE_FORMATS.get(data.media_type)
     if image_format is None:
-        raise _bad(endpoint, f"{where} is {data.media_type}; Bedrock takes png, jpeg, gif or webp images", param)
+        raise bad_request(endpoint, f"{where} is {data.media_type}; Bedrock takes png, jpeg, gif or webp images", param)
     return {"image": {"format": image_format, "source": {"bytes": data.data}}}
 
 
 def _document(file: Any, where: str, state: _State) -> Block:
     file_data = file.get("file_data") if isinstance(file, Mapping) else None
     if not isinstance(file_data, str):
-        raise _bad(state.endpoint, f"{where}.file needs file_data (a data: URL); file_id is OpenAI-only", where)
+        raise bad_request(state.endpoint, f"{where}.file needs file_data (a data: URL); file_id is OpenAI-only", where)
     data = parse_data_url(file_data, f"{where}.file.file_data")
     document_format = DOCUMENT_FORMATS.get(data.media_type)
     if document_format is None:
         formats = ", ".join(sorted(set(DOCUMENT_FORMATS.values())))
-        raise _bad(state.endpoint, f"{where} is {data.media_type}; Bedrock documents are {formats}", where)
+        raise bad_request(state.endpoint, f"{where} is {data.media_type}; Bedrock documents are {formats}", where)
     state.documents += 1
     # Bedrock requires a name, unique within the request, of letters, digits, spaces, hyphens, parentheses
     # and brackets; the caller's file name is not guaranteed to fit, so documents are numbered.
@@ -199,7 +194,7 @@ def _assistant(message: Mapping[str, Any], where: str, state: _State) -> list[Bl
     blocks.extend(_content(message, where, state))
     for j, call in enumerate(message.get("tool_calls") or ()):
         function = call.get("function") or {}
-        arguments = _arguments(function.get("arguments"), f"{where}.tool_calls[{j}]", state.endpoint)
+        arguments = tool_arguments(function.get("arguments"), f"{where}.tool_calls[{j}]", state.endpoint)
         tool_use = {"toolUseId": call.get("id") or f"tooluse_{where}_{j}", "name": function.get("name")}
         blocks.append({"toolUse": {**tool_use, "input": arguments}})
     return blocks
@@ -214,15 +209,6 @@ def _reasoning(block: Mapping[str, Any]) -> Block | None:
     if block.get("type") == "redacted_thinking" and block.get("data"):
         return {"reasoningContent": {"redactedContent": block["data"]}}
     return None
-
-
-def _arguments(arguments: Any, where: str, endpoint: Endpoint) -> Any:
-    if arguments is None or (isinstance(arguments, str) and not arguments.strip()):
-        return {}
-    try:
-        return json.loads(arguments) if isinstance(arguments, str) else arguments
-    except ValueError:
-        raise _bad(endpoint, f"{where}.function.arguments is not valid JSON", where) from None
 
 
 def _tool_result(message: Mapping[str, Any], where: str, state: _State) -> list[Block]:
@@ -257,7 +243,9 @@ def convert_tools(tools: list[Any] | None, endpoint: Endpoint) -> list[Block]:
     for i, tool in enumerate(tools or ()):
         function = tool.get("function") if isinstance(tool, Mapping) else None
         if not isinstance(function, Mapping) or tool.get("type", "function") != "function":
-            raise _bad(endpoint, f"tools[{i}] is not a function tool; Bedrock Converse takes functions only", "tools")
+            raise bad_request(
+                endpoint, f"tools[{i}] is not a function tool; Bedrock Converse takes functions only", "tools"
+            )
         schema = dict(function.get("parameters") or {"type": "object", "properties": {}})
         spec: Block = {"name": function.get("name"), "inputSchema": {"json": schema}}
         if function.get("description"):
@@ -285,4 +273,4 @@ def convert_tool_choice(choice: Any, endpoint: Endpoint) -> Block | None:
         name = function.get("name") if isinstance(function, Mapping) else None
         if isinstance(name, str):
             return {"tool": {"name": name}}
-    raise _bad(endpoint, f"tool_choice {choice!r} has no Bedrock equivalent", "tool_choice")
+    raise bad_request(endpoint, f"tool_choice {choice!r} has no Bedrock equivalent", "tool_choice")

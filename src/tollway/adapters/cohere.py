@@ -51,6 +51,7 @@ from tollway.adapters.base import (
     BaseAdapter,
     Endpoint,
     StreamDecoder,
+    bad_request,
     filter_params,
     json_body,
     load_json,
@@ -140,10 +141,6 @@ def _unsupported(endpoint: Endpoint, param: str, why: str) -> UnsupportedParamsE
         model=endpoint.model,
         param=param,
     )
-
-
-def _bad(endpoint: Endpoint, message: str, param: str) -> BadRequestError:
-    return BadRequestError(message, provider=endpoint.provider, model=endpoint.model, param=param)
 
 
 def bearer_headers(endpoint: Endpoint) -> dict[str, str]:
@@ -292,7 +289,7 @@ class RetrievalAdapter(BaseAdapter):
 
 
 def _no_chat(endpoint: Endpoint) -> BadRequestError:
-    return _bad(
+    return bad_request(
         endpoint,
         f"{endpoint.provider} has no chat API in tollway; it offers embeddings and rerank only",
         "model",
@@ -320,13 +317,13 @@ def convert_messages(messages: Sequence[Any], endpoint: Endpoint) -> list[dict[s
                 content = [{"type": "text", "text": text} for text in [content_text(content)] if text]
             converted.append({"role": "tool", "tool_call_id": message.get("tool_call_id"), "content": content or ""})
         else:
-            raise _bad(endpoint, f"{where}.role {role!r} cannot be sent to Cohere", f"{where}.role")
+            raise bad_request(endpoint, f"{where}.role {role!r} cannot be sent to Cohere", f"{where}.role")
     return converted
 
 
 def _system_text(content: Any, where: str, endpoint: Endpoint) -> str:
     if isinstance(content, list) and any(isinstance(p, Mapping) and p.get("type") != "text" for p in content):
-        raise _bad(endpoint, f"{where} may hold text parts only (Cohere system messages are text)", where)
+        raise bad_request(endpoint, f"{where} may hold text parts only (Cohere system messages are text)", where)
     return content_text(content)
 
 
@@ -342,7 +339,11 @@ def _user_content(content: Any, where: str, endpoint: Endpoint) -> str | list[di
             image = part.get("image_url")
             url = image.get("url") if isinstance(image, Mapping) else image
             if not isinstance(url, str):
-                raise _bad(endpoint, f"{where}.content[{j}].image_url.url must be a string", f"{where}.content[{j}]")
+                raise bad_request(
+                    endpoint,
+                    f"{where}.content[{j}].image_url.url must be a string",
+                    f"{where}.content[{j}]",
+                )
             if not url.startswith(("https://", "http://")):
                 parse_data_url(url, f"{where}.content[{j}].image_url.url")  # Cohere takes web or data URLs
             image_url: dict[str, Any] = {"url": url}
@@ -350,7 +351,7 @@ def _user_content(content: Any, where: str, endpoint: Endpoint) -> str | list[di
                 image_url["detail"] = image["detail"]
             parts.append({"type": "image_url", "image_url": image_url})
         else:
-            raise _bad(endpoint, f"{where}.content[{j}] has type {kind!r}, which Cohere cannot take", where)
+            raise bad_request(endpoint, f"{where}.content[{j}] has type {kind!r}, which Cohere cannot take", where)
     return parts
 
 
@@ -413,13 +414,13 @@ def _tools(body: dict[str, Any], params: dict[str, Any], endpoint: Endpoint) -> 
     if choice in ("required", "none"):
         body["tool_choice"] = str(choice).upper()
     elif choice not in (None, "auto"):
-        raise _bad(endpoint, f"tool_choice {choice!r} has no Cohere equivalent", "tool_choice")
+        raise bad_request(endpoint, f"tool_choice {choice!r} has no Cohere equivalent", "tool_choice")
 
 
 def _tool(tool: Any, endpoint: Endpoint) -> dict[str, Any]:
     function = tool.get("function") if isinstance(tool, Mapping) else None
     if not isinstance(tool, Mapping) or tool.get("type", "function") != "function" or not isinstance(function, Mapping):
-        raise _bad(endpoint, "Cohere takes function tools only", "tools")
+        raise bad_request(endpoint, "Cohere takes function tools only", "tools")
     converted: dict[str, Any] = {
         "name": function.get("name"),
         "parameters": function.get("parameters") or {"type": "object", "properties": {}},
@@ -529,7 +530,7 @@ def rerank_documents(documents: object, endpoint: Endpoint) -> list[str]:
     for i, document in enumerate(documents):
         text = document.get("text") if isinstance(document, Mapping) else document
         if not isinstance(text, str):
-            raise _bad(
+            raise bad_request(
                 endpoint, f"documents[{i}] must be a string or an object with a 'text' string", f"documents[{i}]"
             )
         texts.append(text)

@@ -21,9 +21,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from tollway.adapters.base import Endpoint
+from tollway.adapters.base import Endpoint, bad_request, tool_arguments
 from tollway.adapters.gemini_schema import json_schema, openapi_schema
-from tollway.errors import BadRequestError
 from tollway.messages import content_text, parse_data_url
 
 __all__ = [
@@ -92,10 +91,6 @@ class _State:
     last_function: str | None = None
 
 
-def _bad(endpoint: Endpoint, message: str, param: str) -> BadRequestError:
-    return BadRequestError(message, provider=endpoint.provider, model=endpoint.model, param=param)
-
-
 def convert_messages(messages: list[dict[str, Any]], endpoint: Endpoint) -> Contents:
     """Translate OpenAI ``messages``; ``BadRequestError`` names the message that cannot be translated."""
     state = _State(endpoint)
@@ -114,7 +109,7 @@ def convert_messages(messages: list[dict[str, Any]], endpoint: Endpoint) -> Cont
         elif role in ("tool", "function"):
             _append(state, "user", [_function_response(message, where, state)])
         else:
-            raise _bad(endpoint, f"{where}.role {role!r} cannot be sent to Gemini", f"{where}.role")
+            raise bad_request(endpoint, f"{where}.role {role!r} cannot be sent to Gemini", f"{where}.role")
     system = {"parts": state.system} if state.system else None
     return Contents(system=system, contents=state.contents)
 
@@ -156,12 +151,12 @@ def _part(item: Mapping[str, Any], where: str, endpoint: Endpoint) -> Part | Non
         return {"inlineData": {"mimeType": f"audio/{audio.get('format') or 'wav'}", "data": audio.get("data")}}
     if kind == "file":
         return _file(item.get("file") or {}, where, endpoint)
-    raise _bad(endpoint, f"{where} has content type {kind!r}, which Gemini cannot take", where)
+    raise bad_request(endpoint, f"{where} has content type {kind!r}, which Gemini cannot take", where)
 
 
 def _media(url: Any, where: str, endpoint: Endpoint) -> Part:
     if not isinstance(url, str) or not url:
-        raise _bad(endpoint, f"{where} must be a URL", where)
+        raise bad_request(endpoint, f"{where} must be a URL", where)
     if url.startswith("data:"):
         data = parse_data_url(url, where)
         return {"inlineData": {"mimeType": data.media_type, "data": data.data}}
@@ -181,7 +176,7 @@ def _file(file: Mapping[str, Any], where: str, endpoint: Endpoint) -> Part:
         name = str(file.get("filename") or file_id)
         mime = str(file.get("format") or mimetypes.guess_type(name)[0] or "application/pdf")
         return {"fileData": {"mimeType": mime, "fileUri": file_id}}
-    raise _bad(endpoint, f"{where}.file needs file_data (a data: URL) or file_id", where)
+    raise bad_request(endpoint, f"{where}.file needs file_data (a data: URL) or file_id", where)
 
 
 def _assistant_parts(message: Mapping[str, Any], where: str, state: _State) -> list[Part]:
@@ -196,7 +191,7 @@ def _assistant_parts(message: Mapping[str, Any], where: str, state: _State) -> l
     if isinstance(legacy, Mapping):
         name = str(legacy.get("name") or "")
         state.last_function = name
-        args = _arguments(legacy.get("arguments"), f"{where}.function_call", state.endpoint)
+        args = tool_arguments(legacy.get("arguments"), f"{where}.function_call", state.endpoint)
         parts.append({"functionCall": {"name": name, "args": args}})
     return parts
 
@@ -209,22 +204,12 @@ def _function_call(call: Mapping[str, Any], where: str, state: _State) -> Part:
     extra = call.get("provider_specific_fields")
     if isinstance(extra, Mapping) and isinstance(extra.get("thought_signature"), str):
         signature = extra["thought_signature"]
-    part: Part = {"functionCall": {"name": name, "args": _arguments(function.get("arguments"), where, state.endpoint)}}
+    part: Part = {
+        "functionCall": {"name": name, "args": tool_arguments(function.get("arguments"), where, state.endpoint)}
+    }
     if signature:
         part["thoughtSignature"] = signature
     return part
-
-
-def _arguments(arguments: Any, where: str, endpoint: Endpoint) -> dict[str, Any]:
-    if arguments is None or (isinstance(arguments, str) and not arguments.strip()):
-        return {}
-    try:
-        value = json.loads(arguments) if isinstance(arguments, str) else arguments
-    except ValueError:
-        raise _bad(endpoint, f"{where}.function.arguments is not valid JSON", where) from None
-    if not isinstance(value, dict):
-        raise _bad(endpoint, f"{where}.function.arguments must be a JSON object", where)
-    return value
 
 
 def _function_response(message: Mapping[str, Any], where: str, state: _State) -> Part:
@@ -234,7 +219,7 @@ def _function_response(message: Mapping[str, Any], where: str, state: _State) ->
         base, _ = split_tool_call_id(str(message.get("tool_call_id") or ""))
         name = state.names.get(base) or message.get("name")
     if not isinstance(name, str) or not name:
-        raise _bad(state.endpoint, f"{where} answers no tool call of an earlier assistant message", where)
+        raise bad_request(state.endpoint, f"{where} answers no tool call of an earlier assistant message", where)
     return {"functionResponse": {"name": name, "response": _response_object(message.get("content"))}}
 
 
@@ -263,7 +248,9 @@ def convert_tools(
         elif isinstance(tool, Mapping) and tool.keys() and tool.keys() <= NATIVE_TOOL_KEYS:
             native.append(dict(tool))
         else:
-            raise _bad(endpoint, f"tools entry {tool!r} is neither an OpenAI function nor a Gemini tool", "tools")
+            raise bad_request(
+                endpoint, f"tools entry {tool!r} is neither an OpenAI function nor a Gemini tool", "tools"
+            )
     declarations.extend(_declaration(function, openapi) for function in functions or ())
     return ([{"functionDeclarations": declarations}] if declarations else []) + native
 
@@ -294,4 +281,4 @@ def convert_tool_choice(choice: Any, endpoint: Endpoint) -> Part | None:
         name = function.get("name") if isinstance(function, Mapping) else None
         if isinstance(name, str):
             return {"functionCallingConfig": {"mode": "ANY", "allowedFunctionNames": [name]}}
-    raise _bad(endpoint, f"tool_choice {choice!r} has no Gemini equivalent", "tool_choice")
+    raise bad_request(endpoint, f"tool_choice {choice!r} has no Gemini equivalent", "tool_choice")

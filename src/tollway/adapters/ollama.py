@@ -43,9 +43,18 @@ from typing import Any
 
 import orjson
 
-from tollway.adapters.base import BaseAdapter, Endpoint, StreamDecoder, filter_params, json_body, load_json, require
+from tollway.adapters.base import (
+    BaseAdapter,
+    Endpoint,
+    StreamDecoder,
+    bad_request,
+    filter_params,
+    json_body,
+    load_json,
+    require,
+)
 from tollway.adapters.openai import error_from_payload
-from tollway.errors import BadGatewayError, BadRequestError, TollwayError, UnsupportedParamsError
+from tollway.errors import BadGatewayError, TollwayError, UnsupportedParamsError
 from tollway.http import HttpRequest, HttpResponse
 from tollway.messages import content_text, parse_data_url
 
@@ -111,10 +120,6 @@ _THINK_LEVELS: Mapping[str, bool | str] = MappingProxyType(
 )
 # Counters and timings of a final answer (Go omitempty: absent when 0, §12.1); kept on the OpenAI response.
 METRIC_FIELDS = ("total_duration", "load_duration", "prompt_eval_duration", "eval_duration")
-
-
-def _bad(endpoint: Endpoint, message: str, param: str) -> BadRequestError:
-    return BadRequestError(message, provider=endpoint.provider, model=endpoint.model, param=param)
 
 
 def _unsupported(params: dict[str, Any], name: str, endpoint: Endpoint, why: str) -> None:
@@ -183,7 +188,7 @@ def _user_content(content: Any, where: str, endpoint: Endpoint) -> tuple[str, li
             url = image.get("url") if isinstance(image, Mapping) else image
             param = f"{where}.content[{j}].image_url.url"
             if not isinstance(url, str) or not url.startswith("data:"):
-                raise _bad(
+                raise bad_request(
                     endpoint,
                     f"{endpoint.provider} takes images as base64 only and tollway does not download URLs; "
                     f"pass {param} as a data:image/<type>;base64,<data> URL",
@@ -191,7 +196,11 @@ def _user_content(content: Any, where: str, endpoint: Endpoint) -> tuple[str, li
                 )
             images.append(parse_data_url(url, param).data)
         else:
-            raise _bad(endpoint, f"{endpoint.provider} does not support {kind!r} content parts", f"{where}.content")
+            raise bad_request(
+                endpoint,
+                f"{endpoint.provider} does not support {kind!r} content parts",
+                f"{where}.content",
+            )
     return "\n".join(texts), images
 
 
@@ -234,7 +243,7 @@ def convert_messages(messages: list[Any], endpoint: Endpoint) -> list[dict[str, 
                 out["tool_name"] = names[call_id]
             converted.append(out)
         else:
-            raise _bad(endpoint, f"{endpoint.provider} does not support the role {role!r}", f"{where}.role")
+            raise bad_request(endpoint, f"{endpoint.provider} does not support the role {role!r}", f"{where}.role")
     return converted
 
 
@@ -298,7 +307,7 @@ def _tools(params: dict[str, Any], endpoint: Endpoint) -> list[dict[str, Any]]:
     for index, tool in enumerate(params.get("tools") or ()):
         function = tool.get("function") if isinstance(tool, Mapping) else None
         if not isinstance(tool, Mapping) or tool.get("type") != "function" or not isinstance(function, Mapping):
-            raise _bad(endpoint, f"{endpoint.provider} supports function tools only", f"tools[{index}]")
+            raise bad_request(endpoint, f"{endpoint.provider} supports function tools only", f"tools[{index}]")
         kept = {key: function[key] for key in ("name", "description", "parameters") if key in function}
         tools.append({"type": "function", "function": kept})
     return tools
