@@ -192,6 +192,28 @@ def test_usage_counts(harness: Harness) -> None:
     assert stream.usage.output_tokens > 0
 
 
+@parametrize("usage")
+def test_every_answer_carries_its_cost_or_unpriced(harness: Harness) -> None:
+    from tollway.pricing import price_for, price_usage
+
+    whole = harness.complete().meta
+    stream = harness.client.completion(harness.case.model, MESSAGES, stream=True, **harness.kwargs)
+    assert isinstance(stream, tollway.CompletionStream)
+    list(stream)
+    for meta in (whole, stream.meta):
+        assert meta is not None
+        assert meta.usage is not None
+        if price_for(meta.provider, meta.model) is None:
+            assert meta.cost is None  # unpriced: None, never a made-up zero
+            continue
+        expected = price_usage(meta.provider, meta.model, meta.usage)
+        assert expected is not None
+        assert meta.cost is not None
+        assert meta.cost.total == expected.total
+        assert meta.cost.total > 0
+        assert meta.cost.source
+
+
 @parametrize("cached")
 def test_cached_tokens_on_a_repeated_prompt(harness: Harness) -> None:
     messages = [{"role": "system", "content": "policy " * 2000}, {"role": "user", "content": "Say hello"}]
