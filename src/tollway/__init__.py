@@ -11,12 +11,14 @@ from typing import TYPE_CHECKING, Any
 
 from tollway._version import __version__
 from tollway.errors import (
+    AllAttemptsFailedError,
     APIConnectionError,
     APIError,
     AuthenticationError,
     BadGatewayError,
     BadRequestError,
     BudgetExceededError,
+    ConfigurationError,
     ContentPolicyViolationError,
     ContextWindowExceededError,
     InternalServerError,
@@ -56,6 +58,7 @@ if TYPE_CHECKING:
 __all__ = [
     "APIConnectionError",
     "APIError",
+    "AllAttemptsFailedError",
     "AsyncCompletionStream",
     "AuthenticationError",
     "BadGatewayError",
@@ -65,6 +68,7 @@ __all__ = [
     "ChatCompletionChunk",
     "Client",
     "CompletionStream",
+    "ConfigurationError",
     "ContentPolicyViolationError",
     "ContextWindowExceededError",
     "Cost",

@@ -19,7 +19,9 @@ TollwayError                          status  OpenAI type              retryable
 ├── InternalServerError               500     server_error             yes
 │   ├── BadGatewayError               502     server_error             yes  (an upstream answer tollway cannot read)
 │   └── ServiceUnavailableError       503     server_error             yes  (also "overloaded", e.g. Anthropic 529)
-└── APIError                          any     api_error                by status (409 and >= 500 retry)
+├── APIError                          any     api_error                by status (409 and >= 500 retry)
+├── ConfigurationError                500     configuration_error      no   (a config entry tollway cannot use)
+└── AllAttemptsFailedError            last    last error's type        no   (a Router gave up; every error kept)
 ```
 
 Each error keeps what the upstream said (``upstream_status``, ``body``, ``headers``) so the router can honour
@@ -36,10 +38,12 @@ from typing import Any, ClassVar
 __all__ = [
     "APIConnectionError",
     "APIError",
+    "AllAttemptsFailedError",
     "AuthenticationError",
     "BadGatewayError",
     "BadRequestError",
     "BudgetExceededError",
+    "ConfigurationError",
     "ContentPolicyViolationError",
     "ContextWindowExceededError",
     "InternalServerError",
@@ -224,6 +228,38 @@ class APIError(TollwayError):
         super().__init__(message, **kwargs)
         self.status_code = status_code
         self.retryable = status_code in (408, 409, 429) or status_code >= 500
+
+
+class ConfigurationError(TollwayError):
+    """A configuration entry tollway cannot use; the message names the entry (e.g. ``model_list[2].litellm_params``).
+
+    Raised when a router or gateway is built, never in the middle of serving requests.
+    """
+
+    status_code = 500
+    type = "configuration_error"
+
+
+class AllAttemptsFailedError(TollwayError):
+    """Every deployment and fallback a router tried failed. ``errors`` keeps each attempt's error in order; status,
+    type and retry_after are the last one's, so a gateway answers as the final upstream did."""
+
+    def __init__(self, message: str, errors: list[TollwayError], **kwargs: Any) -> None:
+        last = errors[-1] if errors else None
+        if last is not None:
+            kwargs.setdefault("retry_after", last.retry_after)
+            kwargs.setdefault("upstream_status", last.upstream_status)
+        super().__init__(message, **kwargs)
+        self.errors = errors
+        if last is not None:
+            self.status_code = last.status_code
+            self.type = last.type
+            self.code = last.code
+
+    @property
+    def exceptions(self) -> tuple[TollwayError, ...]:
+        """The attempts' errors (ExceptionGroup's name for them)."""
+        return tuple(self.errors)
 
 
 _BY_STATUS: dict[int, type[TollwayError]] = {
