@@ -47,6 +47,7 @@ if TYPE_CHECKING:
         supports_vision,
         token_counter,
     )
+    from tollway.router import Router
     from tollway.stream_builder import stream_chunk_builder
     from tollway.streaming import AsyncCompletionStream, CompletionStream
     from tollway.transport import Timeouts
@@ -79,6 +80,7 @@ __all__ = [
     "PermissionDeniedError",
     "RateLimitError",
     "RerankResponse",
+    "Router",
     "ServiceUnavailableError",
     "Timeout",
     "Timeouts",
@@ -115,6 +117,7 @@ _LAZY = {
     "arerank": "tollway.api",
     "RerankResponse": "tollway.types",
     "Client": "tollway.client",
+    "Router": "tollway.router",
     "stream_chunk_builder": "tollway.stream_builder",
     "AsyncCompletionStream": "tollway.streaming",
     "CompletionStream": "tollway.streaming",

@@ -128,7 +128,8 @@ def split_params(
             request[key] = value
     if "fallbacks" in request:
         raise BadRequestError(
-            "'fallbacks' is handled by tollway.Router, which is not part of this release yet", param="fallbacks"
+            "'fallbacks' needs a router: tollway.Router(model_list=[...]).completion(model, messages, fallbacks=[...])",
+            param="fallbacks",
         )
     return request, options
 

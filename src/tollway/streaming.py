@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import contextlib
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator
 from types import TracebackType
 from typing import Any, Protocol, TypeVar
 
@@ -53,6 +53,7 @@ class AsyncCompletionStream:
         self._meta = meta
         self._include_usage = include_usage
         self._on_end = on_end
+        self._on_close: list[Callable[[AsyncCompletionStream], Awaitable[None]]] = []
         # What was streamed, kept only to estimate usage for providers that report none (never sent anywhere).
         self._text: list[str] = []
         self._reasoning: list[str] = []
@@ -121,6 +122,11 @@ class AsyncCompletionStream:
             raise
         return ChatCompletionChunk(self._ready.popleft(), self._meta)
 
+    def add_close_callback(self, callback: Callable[[AsyncCompletionStream], Awaitable[None]]) -> None:
+        """Await ``callback(stream)`` once the stream is closed and its usage settled (a router records the
+        deployment's usage and latency this way)."""
+        self._on_close.append(callback)
+
     async def _finish(self) -> None:
         await self.aclose()
 
@@ -133,6 +139,8 @@ class AsyncCompletionStream:
             await self._response.aclose()
         finally:
             self._settle()
+            for callback in self._on_close:
+                await callback(self)
 
     def _settle(self) -> None:
         if self._on_end is not None:

@@ -298,6 +298,12 @@ class ResponseMeta:
     usage: TokenUsage | None = None
     headers: dict[str, str] = field(default_factory=dict)
     cost: Cost | None = None
+    # Set by a Router: the model group asked for, the deployment that answered, every error on the way (retries and
+    # fallbacks that were invisible to the caller), and whether the answer came from the response cache.
+    model_group: str | None = None
+    deployment_id: str | None = None
+    attempt_errors: list[Exception] = field(default_factory=list)
+    cache_hit: bool = False
 
 
 class _Response(OpenAIObject):

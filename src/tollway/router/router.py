@@ -1,0 +1,274 @@
+"""``tollway.Router``: LiteLLM's ``Router(model_list=[...], **router_settings)`` over tollway's client.
+
+Spreads calls over the deployments of a model group with a routing strategy, retries and cools down failing
+deployments, falls back to other groups, and caches answers; counters and cooldowns live in a ``RouterState`` that
+several routers (gateway workers, machines) can share through Redis.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fnmatch
+import os
+import random
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from tollway.client import Client
+from tollway.errors import BadRequestError, NotFoundError
+from tollway.loop_thread import LoopThread
+from tollway.router.cache import CacheStore
+from tollway.router.config import RouterSettings, parse_model_list, parse_router_settings
+from tollway.router.cooldown import soonest_recovery
+from tollway.router.deployment import Deployment, DeploymentStats
+from tollway.router.loop import Answer, RouterLoop
+from tollway.router.response_cache import ResponseCache
+from tollway.router.state import RouterState
+from tollway.router.strategies import choose
+from tollway.streaming import AsyncCompletionStream, CompletionStream
+from tollway.types import ChatCompletion, EmbeddingResponse
+
+__all__ = ["Router"]
+
+# Parameters that steer the router itself; never forwarded to a deployment.
+_ROUTER_PARAMS = ("cache", "fallbacks", "tags", "num_retries", "max_retries")
+
+
+class Router:
+    """Route OpenAI-shaped calls over ``model_list`` (LiteLLM's shape) with ``router_settings`` (LiteLLM's names).
+
+    ``state`` and ``cache_store`` replace the stores chosen from the settings (``redis_url`` → shared Redis state);
+    ``client`` replaces the HTTP client; ``clock``/``rng`` make tests deterministic. Configuration problems raise
+    ``ConfigurationError`` naming the entry, here, before any request.
+    """
+
+    def __init__(
+        self,
+        model_list: Sequence[Mapping[str, Any]],
+        *,
+        client: Client | None = None,
+        state: RouterState | None = None,
+        cache_store: CacheStore | None = None,
+        environ: Mapping[str, str] | None = None,
+        clock: Callable[[], float] = time.time,
+        rng: random.Random | None = None,
+        **router_settings: Any,
+    ) -> None:
+        env = os.environ if environ is None else environ
+        self.settings: RouterSettings = parse_router_settings(**router_settings)
+        self.deployments: tuple[Deployment, ...] = parse_model_list(model_list, env)
+        self._groups = _groups(self.deployments)
+        self._fallbacks = self.settings.fallback_plan(list(self._groups))
+        self._client = client or Client(num_retries=0, environ=env, timeout=self.settings.timeout)
+        self._state = state or _state_from(self.settings)
+        self._cache = ResponseCache.from_settings(self.settings, cache_store, clock)
+        self._clock = clock
+        self._rng = rng or random.Random()  # noqa: S311  # load balancing, not cryptography
+        self._thread = LoopThread("tollway-router")
+        self._loop = RouterLoop(
+            state=self._state,
+            cooldown=self.settings.cooldown,
+            retries=self.settings.retry_policy,
+            fallbacks=self._fallbacks,
+            clock=clock,
+            rng=self._rng,
+            pick=self._pick,
+            max_fallbacks=self.settings.max_fallbacks,
+        )
+
+    # -- public API -----------------------------------------------------------------------------------------
+
+    @property
+    def model_names(self) -> list[str]:
+        """The model groups this router serves (wildcard groups included as written)."""
+        return list(self._groups)
+
+    async def acompletion(
+        self, model: str, messages: list[dict[str, Any]], **params: Any
+    ) -> ChatCompletion | AsyncCompletionStream:
+        """A chat completion from a deployment of the group ``model`` (or its fallbacks)."""
+        request = {"messages": messages, **params}
+        cached = await self._cache.lookup(model, request)
+        if cached is not None:
+            return cached
+        answer = await self._route(model, request, self._chat)
+        assert isinstance(answer, ChatCompletion | AsyncCompletionStream)
+        await self._cache.store(model, request, answer)
+        return answer
+
+    def completion(
+        self, model: str, messages: list[dict[str, Any]], **params: Any
+    ) -> ChatCompletion | CompletionStream:
+        """Blocking ``acompletion``."""
+        result = self._thread.run(self.acompletion(model, messages, **params))
+        if isinstance(result, AsyncCompletionStream):
+            return CompletionStream(result, self._thread)
+        return result
+
+    async def aembedding(self, model: str, input: Any, **params: Any) -> EmbeddingResponse:
+        """Embeddings from a deployment of the group ``model``."""
+        answer = await self._route(model, {"input": input, **params}, self._embed)
+        assert isinstance(answer, EmbeddingResponse)
+        return answer
+
+    def embedding(self, model: str, input: Any, **params: Any) -> EmbeddingResponse:
+        """Blocking ``aembedding``."""
+        return self._thread.run(self.aembedding(model, input, **params))
+
+    async def acooldowns(self) -> dict[str, float]:
+        """Deployments cooling down now (id → UNIX time of recovery); LiteLLM users asked for this (#25504)."""
+        return await self._state.cooldowns(self._clock())
+
+    def cooldowns(self) -> dict[str, float]:
+        """Blocking ``acooldowns``."""
+        return self._thread.run(self.acooldowns())
+
+    async def aclose(self) -> None:
+        """Close the client's pool (of the running loop) and the stores."""
+        await self._client.aclose()
+        await self._state.aclose()
+        await self._cache.aclose()
+
+    def close(self) -> None:
+        """Close everything the sync API opened."""
+        self._thread.stop(self.aclose())
+        self._client.close()
+
+    # -- routing --------------------------------------------------------------------------------------------
+
+    def _group(self, model: str) -> Sequence[Deployment]:
+        exact = self._groups.get(model)
+        if exact:
+            return exact
+        for pattern, deployments in self._groups.items():
+            if "*" in pattern and fnmatch.fnmatchcase(model, pattern):
+                return deployments
+        known = ", ".join(sorted(self._groups)) or "none"
+        raise NotFoundError(f"no model group named {model!r} in this router (known: {known})", model=model)
+
+    async def _route(self, model: str, request: dict[str, Any], call: Callable[..., Any]) -> Answer:
+        params = {k: v for k, v in request.items() if k not in _ROUTER_PARAMS}
+        tags = _tags(request)
+
+        async def attempt(deployment: Deployment) -> Answer:
+            result: Answer = await call(deployment, model, params)
+            return result
+
+        retries = request.get("num_retries", request.get("max_retries"))
+        if retries is not None and (not isinstance(retries, int) or isinstance(retries, bool) or retries < 0):
+            raise BadRequestError("'num_retries' must be a non-negative integer", param="num_retries")
+        fallbacks = _request_fallbacks(request, self._group)
+        return await self._loop.run(model, self._group, attempt, tags=tags, fallbacks=fallbacks, num_retries=retries)
+
+    async def _chat(self, deployment: Deployment, model: str, params: dict[str, Any]) -> Answer:
+        call_params = dict(deployment.call_params)
+        target = _expand(deployment.model, model) if _wildcard(deployment.model) else deployment.model
+        timeout = deployment.stream_timeout if params.get("stream") and deployment.stream_timeout else None
+        timeout = timeout or deployment.timeout
+        if timeout is not None and "timeout" not in params:
+            call_params["timeout"] = timeout
+        messages = params.pop("messages") if "messages" in params else []
+        try:
+            return await self._client.acompletion(target, messages, **call_params, **params, num_retries=0)
+        finally:
+            params["messages"] = messages
+
+    async def _embed(self, deployment: Deployment, model: str, params: dict[str, Any]) -> Answer:
+        target = _expand(deployment.model, model) if _wildcard(deployment.model) else deployment.model
+        inputs = params.get("input")
+        rest = {k: v for k, v in params.items() if k != "input"}
+        return await self._client.aembedding(target, inputs, **deployment.call_params, **rest, num_retries=0)
+
+    async def _pick(
+        self, group: str, deployments: Sequence[Deployment], tags: frozenset[str], now: float
+    ) -> Deployment | None:
+        """Choose and reserve a deployment; when every one is cooling down, wait for the soonest recovery (up to
+        the request timeout) instead of failing at once (LiteLLM #3646)."""
+        deadline = now + (self.settings.timeout or 600.0)
+        excluded: set[str] = set()
+        while True:
+            now = self._clock()
+            stats = await self._state.stats([d.id for d in deployments], now)
+            chosen = choose(
+                self.settings,
+                deployments,
+                stats,
+                now,
+                tags=tags,
+                excluded=excluded,
+                rng=self._rng,
+            )
+            if chosen is not None:
+                taken = await self._state.acquire(
+                    chosen.id, now, rpm_limit=chosen.rpm, max_parallel=chosen.max_parallel_requests
+                )
+                if taken:
+                    return chosen
+                excluded.add(chosen.id)  # at its limit right now: try the others
+                continue
+            wake = _next_recovery(stats, now)
+            if wake > deadline:
+                return None
+            excluded.clear()
+            await asyncio.sleep(max(wake - now, 0.01))
+
+
+def _groups(deployments: Sequence[Deployment]) -> dict[str, list[Deployment]]:
+    groups: dict[str, list[Deployment]] = {}
+    for deployment in deployments:
+        groups.setdefault(deployment.model_name, []).append(deployment)
+    return groups
+
+
+def _tags(request: Mapping[str, Any]) -> frozenset[str]:
+    tags = request.get("tags")
+    metadata = request.get("metadata")
+    if tags is None and isinstance(metadata, Mapping):
+        tags = metadata.get("tags")
+    if tags is None:
+        return frozenset()
+    if not isinstance(tags, list | tuple) or not all(isinstance(t, str) for t in tags):
+        raise BadRequestError("'tags' must be a list of strings", param="tags")
+    return frozenset(tags)
+
+
+def _request_fallbacks(request: Mapping[str, Any], group_of: Callable[[str], Any]) -> list[str]:
+    """``fallbacks=["group", ...]`` given with one request (LiteLLM's client-side fallbacks): tried, in order,
+    after the requested group and before the configured ones; each must be a group of this router."""
+    fallbacks = request.get("fallbacks")
+    if fallbacks is None:
+        return []
+    if not isinstance(fallbacks, list | tuple) or not all(isinstance(f, str) for f in fallbacks):
+        raise BadRequestError("'fallbacks' must be a list of model group names", param="fallbacks")
+    for name in fallbacks:
+        group_of(name)  # NotFoundError naming an unknown group, before any call
+    return list(fallbacks)
+
+
+def _wildcard(model: str) -> bool:
+    return "*" in model
+
+
+def _expand(pattern: str, requested: str) -> str:
+    """``openai/*`` serving ``gpt-4o`` calls ``openai/gpt-4o`` (LiteLLM's wildcard deployments)."""
+    prefix = pattern.split("*", 1)[0]
+    return requested if requested.startswith(prefix) else prefix + requested.rsplit("/", maxsplit=1)[-1]
+
+
+def _next_recovery(stats: Mapping[str, DeploymentStats], now: float) -> float:
+    """When to look again: the soonest cooldown recovery; without cooldowns the deployments are at their rpm or
+    parallel limits, which the next minute window or a finishing call frees, so look again shortly."""
+    cooling = {d: s.cooldown_until for d, s in stats.items() if s.cooldown_until is not None and s.cooldown_until > now}
+    soonest = soonest_recovery(cooling)
+    return soonest if soonest is not None else now + min(1.0, 60.0 - now % 60.0)
+
+
+def _state_from(settings: RouterSettings) -> RouterState:
+    if settings.redis_url:
+        from tollway.router.state_redis import RedisState
+
+        return RedisState.from_url(settings.redis_url)
+    from tollway.router.state_memory import MemoryState
+
+    return MemoryState()
