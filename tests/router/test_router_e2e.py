@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import random
 import socket
 import time
 from collections.abc import Iterator
@@ -280,3 +281,85 @@ def test_sync_stream_and_embeddings(make_router: Any) -> None:
     assert len(vectors.data) == 2
     assert vectors.meta is not None
     assert vectors.meta.deployment_id == "e"
+
+
+# -- fault injection, over both state implementations ------------------------------------------------------------
+
+
+@pytest.fixture(params=["memory", "redis"])
+def shared_state(request: pytest.FixtureRequest) -> Any:
+    if request.param == "memory":
+        return MemoryState()
+    from tollway.router.state_redis import RedisState
+
+    url = request.getfixturevalue("redis_url")
+    return RedisState.from_url(url, prefix=request.getfixturevalue("redis_prefix"))
+
+
+async def test_429_storm_moves_traffic_and_honours_retry_after(shared_state: Any) -> None:
+    storm = {"status": 429, "error": "rate limited", "headers": {"retry-after": "30"}}
+    router = Router(
+        [entry("chat", "mock/a", id="stormy", mock_response=storm), entry("chat", "mock/b", id="calm")],
+        environ={},
+        state=shared_state,
+        num_retries=2,
+        cooldown_time=1,
+    )
+    started = time.time()
+    served = collections.Counter()
+    for _ in range(40):
+        response = await router.acompletion("chat", MESSAGES)
+        assert isinstance(response, tollway.ChatCompletion)
+        served[response.meta.deployment_id] += 1  # type: ignore[union-attr]
+    assert served == {"calm": 40}
+    cooling = await router.acooldowns()
+    assert cooling["stormy"] >= started + 29  # the provider's retry-after (30 s), not the 1 s default
+    await router.aclose()
+
+
+async def test_timeouts_and_mid_stream_disconnects(openai_fake: OpenAIFake, shared_state: Any) -> None:
+    router = Router(
+        [
+            fake_entry(openai_fake, "slow", "s1", timeout=0.2),
+            entry("slow", "mock/fast", id="f1", mock_response="fast answer"),
+        ],
+        environ={},
+        state=shared_state,
+        num_retries=1,
+        rng=random.Random(7),
+    )
+    timeouts = 0
+    for _ in range(6):
+        openai_fake.script(Reply.delay(3.0))  # s1 never answers in time
+        response = await router.acompletion("slow", MESSAGES)
+        assert isinstance(response, tollway.ChatCompletion)
+        assert response.choices[0].message.content == "fast answer"  # a timed-out try is retried on f1
+        assert response.meta is not None
+        timeouts += sum(isinstance(e, tollway.Timeout) for e in response.meta.attempt_errors)
+        openai_fake.reset()
+    assert timeouts >= 1  # with this seed s1 is picked first at least once
+
+    openai_fake.script(Reply.stream(truncate_after=3, abort=True))
+    solo = Router([fake_entry(openai_fake, "chat", "solo")], environ={}, state=shared_state)
+    stream = await solo.acompletion("chat", MESSAGES, stream=True)
+    assert isinstance(stream, tollway.AsyncCompletionStream)
+    with pytest.raises(tollway.APIConnectionError):
+        async for _ in stream:  # after the first byte a failure reaches the caller: no silent restart
+            pass
+    stats = await shared_state.stats(["solo"], time.time())
+    assert stats["solo"].in_flight == 0  # the slot was released when the stream failed
+    await router.aclose()
+    await solo.aclose()
+
+
+async def test_streams_release_their_slot_and_record_time_to_first_token(shared_state: Any) -> None:
+    router = Router([entry("chat", "mock/a", id="a", max_parallel_requests=1)], environ={}, state=shared_state)
+    for _ in range(3):  # with max_parallel_requests=1 each stream must free its slot for the next
+        stream = await router.acompletion("chat", MESSAGES, stream=True)
+        assert isinstance(stream, tollway.AsyncCompletionStream)
+        assert [c async for c in stream]
+    stats = (await shared_state.stats(["a"], time.time()))["a"]
+    assert stats.in_flight == 0
+    assert stats.rpm_used == 3
+    assert stats.latency is not None
+    await router.aclose()

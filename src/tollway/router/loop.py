@@ -26,7 +26,8 @@ __all__ = ["Attempt", "RouterLoop"]
 # The answer of one deployment call: a whole response or a stream (primed: its first chunk is in).
 Answer = ChatCompletion | EmbeddingResponse | AsyncCompletionStream
 Call = Callable[[Deployment], Awaitable[Answer]]
-Pick = Callable[[str, Sequence[Deployment], frozenset[str], float], Awaitable[Deployment | None]]
+# pick(group, deployments, tags, avoid): choose and reserve a deployment, preferring ones not in ``avoid``.
+Pick = Callable[[str, Sequence[Deployment], frozenset[str], frozenset[str]], Awaitable[Deployment | None]]
 
 
 @dataclass(slots=True)
@@ -98,8 +99,10 @@ class RouterLoop:
         retries: int | None,
     ) -> Answer:
         tries = 0
+        failed: set[str] = set()
         while True:
-            deployment = await self.pick(group, deployments, tags, self.clock())
+            # A retry goes to another deployment when the group has one (the failed one may be fine again later).
+            deployment = await self.pick(group, deployments, tags, frozenset(failed))
             if deployment is None:
                 error = RateLimitError(
                     f"no deployment of {group!r} is available (all cooling down or at their limits)", model=group
@@ -111,6 +114,7 @@ class RouterLoop:
                 answer = await call(deployment)
             except TollwayError as error:
                 attempt.errors.append(error)
+                failed.add(deployment.id)
                 await self._failed(deployment, error, len(deployments))
                 if tries >= self._retries_for(error, retries):
                     raise

@@ -181,24 +181,18 @@ class Router:
         return await self._client.aembedding(target, inputs, **deployment.call_params, **rest, num_retries=0)
 
     async def _pick(
-        self, group: str, deployments: Sequence[Deployment], tags: frozenset[str], now: float
+        self, group: str, deployments: Sequence[Deployment], tags: frozenset[str], avoid: frozenset[str]
     ) -> Deployment | None:
-        """Choose and reserve a deployment; when every one is cooling down, wait for the soonest recovery (up to
-        the request timeout) instead of failing at once (LiteLLM #3646)."""
-        deadline = now + (self.settings.timeout or 600.0)
+        """Choose and reserve a deployment, preferring ones not in ``avoid``; when every one is cooling down, wait
+        for the soonest recovery (up to the request timeout) instead of failing at once (LiteLLM #3646)."""
+        deadline = self._clock() + (self.settings.timeout or 600.0)
         excluded: set[str] = set()
         while True:
             now = self._clock()
             stats = await self._state.stats([d.id for d in deployments], now)
-            chosen = choose(
-                self.settings,
-                deployments,
-                stats,
-                now,
-                tags=tags,
-                excluded=excluded,
-                rng=self._rng,
-            )
+            chosen = choose(self.settings, deployments, stats, now, tags=tags, excluded=excluded | avoid, rng=self._rng)
+            if chosen is None and avoid:
+                chosen = choose(self.settings, deployments, stats, now, tags=tags, excluded=excluded, rng=self._rng)
             if chosen is not None:
                 taken = await self._state.acquire(
                     chosen.id, now, rpm_limit=chosen.rpm, max_parallel=chosen.max_parallel_requests
