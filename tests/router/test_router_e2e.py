@@ -183,6 +183,27 @@ async def test_context_window_fallback(make_router: Any) -> None:
     await router.aclose()
 
 
+async def test_pre_call_check_routes_long_prompts_to_a_larger_context() -> None:
+    router = Router(
+        [
+            entry("small", "mock/s", id="s1", mock_response="small answer")
+            | {"model_info": {"id": "s1", "max_input_tokens": 100}},
+            entry("large", "mock/l", id="l1", mock_response="large answer"),
+        ],
+        environ={},
+        enable_pre_call_checks=True,
+        context_window_fallbacks=[{"small": ["large"]}],
+    )
+    short = await router.acompletion("small", MESSAGES)
+    assert isinstance(short, tollway.ChatCompletion)
+    assert short.choices[0].message.content == "small answer"
+    long = await router.acompletion("small", [{"role": "user", "content": "word " * 2000}])
+    assert isinstance(long, tollway.ChatCompletion)
+    assert long.choices[0].message.content == "large answer"
+    assert isinstance(long.meta.attempt_errors[0], tollway.ContextWindowExceededError)  # type: ignore[union-attr]
+    await router.aclose()
+
+
 async def test_stream_fallback_before_the_first_byte_is_invisible(openai_fake: OpenAIFake) -> None:
     router = Router(
         [

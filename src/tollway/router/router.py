@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from tollway.client import Client
-from tollway.errors import BadRequestError, NotFoundError
+from tollway.errors import BadRequestError, NotFoundError, TollwayError
 from tollway.loop_thread import LoopThread
 from tollway.router.cache import CacheStore
 from tollway.router.config import RouterSettings, parse_model_list, parse_router_settings
@@ -164,15 +164,16 @@ class Router:
     async def _chat(self, deployment: Deployment, model: str, params: dict[str, Any]) -> Answer:
         call_params = dict(deployment.call_params)
         target = _expand(deployment.model, model) if _wildcard(deployment.model) else deployment.model
-        timeout = deployment.stream_timeout if params.get("stream") and deployment.stream_timeout else None
+        streaming = bool(params.get("stream"))
+        timeout = (deployment.stream_timeout or self.settings.stream_timeout) if streaming else None
         timeout = timeout or deployment.timeout
         if timeout is not None and "timeout" not in params:
             call_params["timeout"] = timeout
-        messages = params.pop("messages") if "messages" in params else []
-        try:
-            return await self._client.acompletion(target, messages, **call_params, **params, num_retries=0)
-        finally:
-            params["messages"] = messages
+        messages = params.get("messages") or []
+        if self.settings.enable_pre_call_checks:
+            _check_context_window(deployment, target, messages)
+        rest = {k: v for k, v in params.items() if k != "messages"}
+        return await self._client.acompletion(target, messages, **call_params, **rest, num_retries=0)
 
     async def _embed(self, deployment: Deployment, model: str, params: dict[str, Any]) -> Answer:
         target = _expand(deployment.model, model) if _wildcard(deployment.model) else deployment.model
@@ -225,6 +226,28 @@ def _tags(request: Mapping[str, Any]) -> frozenset[str]:
     if not isinstance(tags, list | tuple) or not all(isinstance(t, str) for t in tags):
         raise BadRequestError("'tags' must be a list of strings", param="tags")
     return frozenset(tags)
+
+
+def _check_context_window(deployment: Deployment, model: str, messages: list[dict[str, Any]]) -> None:
+    """``enable_pre_call_checks``: refuse a deployment whose context window the prompt cannot fit (estimated with
+    ``token_counter``), before calling it, so ``context_window_fallbacks`` take over without a wasted request."""
+    from tollway.errors import ContextWindowExceededError
+    from tollway.pricing import get_model_info, token_counter
+
+    limit = deployment.model_info.get("max_input_tokens")
+    if limit is None:
+        try:
+            limit = get_model_info(model).get("max_input_tokens")
+        except TollwayError:
+            return  # unknown model: nothing to check against
+    if not isinstance(limit, int) or limit <= 0:
+        return
+    estimate = token_counter(model=model, messages=messages)
+    if estimate > limit:
+        raise ContextWindowExceededError(
+            f"the prompt (about {estimate} tokens) does not fit {deployment.id}'s context window of {limit} tokens",
+            model=model,
+        )
 
 
 def _request_fallbacks(request: Mapping[str, Any], group_of: Callable[[str], Any]) -> list[str]:
