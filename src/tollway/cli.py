@@ -5,12 +5,14 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from tollway._version import __version__
 
-__all__ = ["main"]
+if TYPE_CHECKING:
+    from tollway.proxy.gateway_config import GatewayConfig
 
-GATEWAY_ISSUE = 6
+__all__ = ["main"]
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -21,7 +23,8 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--config", help="a tollway or LiteLLM config.yaml")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=4000)
-    serve.add_argument("--workers", type=int, default=1)
+    serve.add_argument("--workers", type=int, default=1, help="processes sharing the port (default 1)")
+    serve.add_argument("--dev", action="store_true", help="development mode: no master key needed, auth off")
     prices = commands.add_parser("prices", help="price data: refresh it, or show a model's prices")
     price_commands = prices.add_subparsers(dest="prices_command", metavar="ACTION", required=True)
     update = price_commands.add_parser("update", help="fetch fresh genai-prices data into the user cache")
@@ -31,7 +34,52 @@ def _parser() -> argparse.ArgumentParser:
     show.add_argument("model", help='"provider/model", e.g. anthropic/claude-sonnet-4-5')
     show.add_argument("--at", help="ISO date or time to price at (default: now)")
     show.add_argument("--batch", action="store_true", help="batch prices, where the data has them")
+    from tollway.proxy.config_cli import add_config_commands
+
+    add_config_commands(commands)
     return parser
+
+
+def _serve(config_path: str | None, host: str, port: int, workers: int, *, dev: bool) -> int:
+    import os
+
+    from tollway.errors import TollwayError
+    from tollway.proxy.gateway_config import GatewayConfig
+    from tollway.proxy.serve import serve
+    from tollway.proxy.settings import StartupError
+
+    if workers < 1:
+        print("tollway serve: --workers must be at least 1", file=sys.stderr)
+        return 2
+    try:
+        if config_path is None:
+            config = GatewayConfig(master_key=os.environ.get("TOLLWAY_MASTER_KEY") or None)
+        else:
+            config = _load_config(config_path)
+        serve(config, host, port, workers, dev=dev)
+    except (StartupError, TollwayError, OSError) as exc:
+        print(f"tollway serve: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+def _load_config(path: str) -> GatewayConfig:
+    """``tollway.proxy.config.load_config`` (imported lazily: the config loader is a separate module)."""
+    import os
+
+    from tollway.proxy.settings import StartupError
+
+    try:
+        from tollway.proxy.config import load_config
+    except ImportError:
+        raise StartupError(
+            "--config needs tollway.proxy.config, which this installation does not have yet; "
+            "run without --config to serve every provider whose key is in the environment"
+        ) from None
+    config: GatewayConfig = load_config(path, os.environ)
+    return config
 
 
 def _prices_update(url: str | None, timeout: float) -> int:
@@ -82,14 +130,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     if args.command == "serve":
-        print(
-            f"tollway {__version__}: the HTTP gateway arrives with issue {GATEWAY_ISSUE} and is not in this "
-            "release yet; nothing is listening.\n"
-            'The SDK works today:  python -c "import tollway; '
-            "print(tollway.completion(model='mock/demo', messages=[{'role': 'user', 'content': 'hi'}]))\"",
-            file=sys.stderr,
-        )
-        return 2
+        return _serve(args.config, args.host, args.port, args.workers, dev=args.dev)
+    if args.command == "config":
+        status: int = args.handler(args)
+        return status
     if args.command == "prices":
         if args.prices_command == "update":
             return _prices_update(args.url, args.timeout)

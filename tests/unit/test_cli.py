@@ -1,18 +1,32 @@
-"""The tollway command: serve says honestly that the gateway is not here yet."""
+"""The tollway command line: help, and the subcommands' wiring (each command is tested beside its module)."""
 
 import subprocess
 import sys
+from pathlib import Path
+
+import pytest
 
 from tollway.cli import main
 
 
-def test_serve_is_an_honest_failure(capsys) -> None:  # type: ignore[no-untyped-def]
-    assert main(["serve"]) == 2
-    err = capsys.readouterr().err
-    assert "arrives with issue 6" in err
-    assert "nothing is listening" in err
-
-
 def test_console_script_help() -> None:
     out = subprocess.run([sys.executable, "-m", "tollway.cli"], capture_output=True, text=True, check=True)
-    assert "serve" in out.stdout
+    for command in ("serve", "prices", "config"):
+        assert command in out.stdout
+
+
+def test_config_check_is_wired(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    good = tmp_path / "config.yaml"
+    good.write_text("model_list:\n  - model_name: demo\n    litellm_params:\n      model: mock/demo\n")
+    assert main(["config", "check", str(good)]) == 0
+    capsys.readouterr()
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("model_list: 3\n")
+    assert main(["config", "check", str(bad)]) == 1
+    captured = capsys.readouterr()
+    assert "model_list" in captured.out + captured.err
+
+
+def test_serve_refuses_to_start_without_a_master_key(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["serve", "--port", "0"]) != 0
+    assert "master key" in capsys.readouterr().err.lower()

@@ -1,0 +1,1 @@
+"""The HTTP gateway (``tollway serve``): OpenAI- and Anthropic-compatible routes over a Router."""

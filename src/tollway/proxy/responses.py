@@ -1,0 +1,182 @@
+"""What the gateway sends back: orjson bodies, error envelopes, result headers and the SSE relay.
+
+Errors never carry a stack trace, a key or a prompt: a ``TollwayError`` becomes its own status and envelope;
+anything else becomes a 500 "internal error" naming the request id, with the traceback logged server-side only.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from typing import Any, Protocol
+
+import anyio
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+from starlette.types import Receive, Scope, Send
+
+from tollway.errors import TollwayError
+from tollway.proxy.body import ClientGone
+from tollway.streaming import AsyncCompletionStream
+from tollway.types import ResponseMeta
+
+__all__ = [
+    "SSEResponse",
+    "error_body",
+    "error_response",
+    "guard",
+    "json_response",
+    "meta_headers",
+    "relay",
+    "request_id_of",
+    "sse_error",
+]
+
+logger = logging.getLogger("tollway.proxy")
+
+ChunkEncoder = Callable[[dict[str, Any]], bytes]
+ErrorEncoder = Callable[[TollwayError], bytes]
+
+DONE = b"data: [DONE]\n\n"
+
+
+def json_response(data: Any, status: int = 200, headers: Mapping[str, str] | None = None) -> Response:
+    """``data`` serialised with orjson."""
+    return Response(orjson.dumps(data), status_code=status, headers=headers, media_type="application/json")
+
+
+def error_body(exc: BaseException, request_id: str) -> tuple[int, dict[str, Any]]:
+    """Status and OpenAI envelope for any exception; unexpected ones are logged with their traceback here."""
+    if isinstance(exc, TollwayError):
+        return exc.status_code, exc.to_dict()
+    logger.error("internal error in request %s", request_id, exc_info=exc)
+    return 500, {
+        "error": {
+            "message": f"internal error (request id {request_id})",
+            "type": "server_error",
+            "param": None,
+            "code": "internal_error",
+        }
+    }
+
+
+def error_response(exc: BaseException, request_id: str) -> Response:
+    """The OpenAI error envelope for ``exc`` as a response (``retry-after`` kept when the upstream gave one)."""
+    status, body = error_body(exc, request_id)
+    headers = {"x-request-id": request_id}
+    retry_after = getattr(exc, "retry_after", None)
+    if retry_after is not None:
+        headers["retry-after"] = str(max(0, round(retry_after)))
+    return json_response(body, status, headers)
+
+
+def meta_headers(meta: ResponseMeta | None, request_id: str, *, cost: bool = True) -> dict[str, str]:
+    """``x-request-id``, ``x-tollway-model``, ``x-tollway-cost`` (when known: streams are costed at their end)
+    and ``x-tollway-cache-hit``."""
+    headers = {"x-request-id": request_id}
+    if meta is None:
+        return headers
+    headers["x-tollway-model"] = meta.deployment_id or f"{meta.provider}/{meta.model}"
+    if cost:
+        headers["x-tollway-cost"] = format(meta.cost.total, "f") if meta.cost is not None else "unpriced"
+    if meta.cache_hit:
+        headers["x-tollway-cache-hit"] = "true"
+    return headers
+
+
+def openai_chunk(chunk: dict[str, Any]) -> bytes:
+    """One OpenAI SSE event."""
+    return b"data: " + orjson.dumps(chunk) + b"\n\n"
+
+
+def sse_error(exc: TollwayError) -> bytes:
+    """An error after the first byte, as OpenAI's ``data: {"error": ...}`` event."""
+    return b"data: " + orjson.dumps(exc.to_dict()) + b"\n\n"
+
+
+async def relay(
+    stream: AsyncCompletionStream,
+    request_id: str,
+    *,
+    encode: ChunkEncoder = openai_chunk,
+    finish: Callable[[], bytes] = lambda: DONE,
+    on_error: ErrorEncoder = sse_error,
+) -> AsyncIterator[bytes]:
+    """Chunks of ``stream`` as SSE bytes; the upstream is closed however the relay ends (finished, failed, or the
+    client went away and the response cancelled or closed this generator)."""
+    try:
+        async for chunk in stream:
+            # ``_data`` is the chunk's own dict: to_dict() would deep-copy every chunk for nothing.
+            yield encode(chunk._data)
+        yield finish()
+    except TollwayError as exc:
+        yield on_error(exc)
+    except Exception as exc:  # the status line is sent: report in-band, log the traceback
+        _, body = error_body(exc, request_id)
+        yield b"data: " + orjson.dumps(body) + b"\n\n"
+    finally:
+        # Shielded: after a disconnect the surrounding scope is cancelled, and an unshielded await would be too.
+        with anyio.CancelScope(shield=True):
+            await stream.aclose()
+
+
+class SSEResponse(StreamingResponse):
+    """A streaming ``text/event-stream`` response that always closes its generator (and with it the upstream),
+    also when the client disconnects mid-stream."""
+
+    media_type = "text/event-stream"
+
+    def __init__(self, content: AsyncIterator[bytes], headers: Mapping[str, str]) -> None:
+        super().__init__(content, headers={"cache-control": "no-cache", **headers})
+        self._generator = content
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Stream, then close the generator whatever happened."""
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            aclose = getattr(self._generator, "aclose", None)
+            if aclose is not None:
+                with anyio.CancelScope(shield=True):
+                    await aclose()
+
+
+Work = Callable[[Request, str], Awaitable[Response]]
+Endpoint = Callable[[Request], Awaitable[Response]]
+OnError = Callable[[BaseException, str], Response]
+
+
+class Checker(Protocol):
+    """What ``guard`` needs of an authenticator (``tollway.proxy.auth.Authenticator``)."""
+
+    def check(self, headers: Mapping[str, str]) -> None:
+        """Return, or raise ``AuthenticationError``."""
+
+
+def request_id_of(request: Request) -> str:
+    """The client's ``x-request-id`` when it is a sane token (echoed back), else a new uuid4 hex."""
+    given = request.headers.get("x-request-id")
+    if given and len(given) <= 128 and given.isascii() and given.isprintable():
+        return given
+    return uuid.uuid4().hex
+
+
+def guard(work: Work, auth: Checker | None, on_error: OnError = error_response) -> Endpoint:
+    """A Starlette endpoint around ``work``: request id, authentication, and every exception turned into an error
+    envelope (``on_error``), so no handler can leak a traceback."""
+
+    async def endpoint(request: Request) -> Response:
+        request_id = request_id_of(request)
+        try:
+            if auth is not None:
+                auth.check(request.headers)
+            return await work(request, request_id)
+        except ClientGone:
+            # Nobody is listening any more; uvicorn discards whatever is sent. Not an error worth logging.
+            return Response(status_code=499)
+        except Exception as exc:  # the one boundary where every error becomes an envelope
+            return on_error(exc, request_id)
+
+    return endpoint

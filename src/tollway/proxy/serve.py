@@ -1,0 +1,102 @@
+"""Running the gateway: uvicorn with uvloop and httptools, one process or ``workers`` processes on one port.
+
+Workers are separate processes started by uvicorn from an import string, so they cannot receive the loaded
+config as an object: the parent writes it to a private temporary file (mode 0600, removed on exit) and passes its
+path in ``TOLLWAY_GATEWAY_STATE``; ``worker_app`` reads it back in each worker.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.util
+import os
+import sys
+import tempfile
+from typing import Any
+
+import orjson
+from starlette.applications import Starlette
+
+from tollway.proxy.app import create_app
+from tollway.proxy.gateway_config import GatewayConfig
+from tollway.proxy.settings import GatewaySettings
+
+__all__ = ["STATE_ENV", "banner", "load_state", "serve", "worker_app", "write_state"]
+
+STATE_ENV = "TOLLWAY_GATEWAY_STATE"
+
+
+def serve(
+    config: GatewayConfig, host: str = "127.0.0.1", port: int = 4000, workers: int = 1, *, dev: bool = False
+) -> None:
+    """Serve until interrupted. Raises ``StartupError`` before binding when the master key is missing or weak."""
+    import uvicorn
+
+    settings = GatewaySettings.from_config(config, dev=dev)  # fail fast, before any worker starts
+    print(banner(host, port, settings), file=sys.stderr, flush=True)
+    options: dict[str, Any] = {
+        "host": host,
+        "port": port,
+        "loop": "uvloop" if importlib.util.find_spec("uvloop") else "asyncio",
+        "http": "httptools" if importlib.util.find_spec("httptools") else "h11",
+        # Per-request access lines cost CPU on every call and would log client addresses; errors still log.
+        "access_log": False,
+        "log_level": "warning",
+        "lifespan": "on",
+    }
+    if workers <= 1:
+        uvicorn.run(create_app(config, dev=dev), **options)
+        return
+    path = write_state(config, dev=dev)
+    os.environ[STATE_ENV] = path  # inherited by the worker processes uvicorn spawns
+    try:
+        uvicorn.run("tollway.proxy.serve:worker_app", factory=True, workers=workers, **options)
+    finally:
+        os.environ.pop(STATE_ENV, None)
+        os.unlink(path)
+
+
+def worker_app() -> Starlette:
+    """The app of one worker process (uvicorn's factory), built from the parent's state file."""
+    path = os.environ.get(STATE_ENV)
+    if not path:
+        raise RuntimeError(f"{STATE_ENV} is not set: worker_app runs under 'tollway serve --workers N' only")
+    config, dev = load_state(path)
+    return create_app(config, dev=dev)
+
+
+def write_state(config: GatewayConfig, *, dev: bool) -> str:
+    """Write ``config`` to a new private file and return its path (it holds secrets: owner-only)."""
+    fields = dataclasses.asdict(config)
+    data = orjson.dumps({"config": fields, "dev": dev}, default=str)
+    handle, path = tempfile.mkstemp(prefix="tollway-gateway-", suffix=".json")
+    with os.fdopen(handle, "wb") as file:  # mkstemp creates the file 0600
+        file.write(data)
+    return path
+
+
+def load_state(path: str) -> tuple[GatewayConfig, bool]:
+    """The config and dev flag ``write_state`` wrote."""
+    with open(path, "rb") as file:
+        state = orjson.loads(file.read())
+    fields = state["config"]
+    fields["model_list"] = tuple(fields.get("model_list") or ())
+    fields["unknown"] = tuple(fields.get("unknown") or ())
+    return GatewayConfig(**fields), bool(state.get("dev"))
+
+
+def banner(host: str, port: int, settings: GatewaySettings) -> str:
+    """What ``tollway serve`` prints on start: where it listens and how to call it (never the key itself)."""
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host  # noqa: S104  # display only
+    url = f"http://{shown}:{port}"
+    key = "$TOLLWAY_MASTER_KEY" if settings.auth_enabled else "anything"
+    lines = [f"tollway gateway listening on {url}  (OpenAI base URL: {url}/v1)"]
+    if not settings.auth_enabled:
+        lines.append("dev mode: authentication is OFF; do not expose this port")
+    lines += [
+        f"try:  curl {url}/v1/chat/completions -H 'Authorization: Bearer {key}' -H 'Content-Type: application/json' "
+        '-d \'{"model": "mock/demo", "messages": [{"role": "user", "content": "hi"}]}\'',
+        f"or:   python -c \"import openai; c = openai.OpenAI(base_url='{url}/v1', api_key='{key}'); "
+        "print(c.chat.completions.create(model='mock/demo', messages=[{'role': 'user', 'content': 'hi'}]))\"",
+    ]
+    return "\n".join(lines)

@@ -1,0 +1,90 @@
+"""``tollway serve`` as a real process, and the state file that carries the config to workers."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import httpx
+import pytest
+
+from tollway.cli import main
+from tollway.proxy.gateway_config import GatewayConfig
+from tollway.proxy.serve import load_state, write_state
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@contextmanager
+def serving(*args: str, env: dict[str, str] | None = None) -> Iterator[tuple[str, list[str]]]:
+    """Run ``tollway serve`` until ready; the list receives its stderr once it has stopped."""
+    port = free_port()
+    command = [sys.executable, "-m", "tollway.cli", "serve", "--port", str(port), *args]
+    url = f"http://127.0.0.1:{port}"
+    stderr: list[str] = []
+    with subprocess.Popen(command, stderr=subprocess.PIPE, text=True, env=env) as process:
+        try:
+            _wait_ready(url, process)
+            yield url, stderr
+        finally:
+            process.terminate()
+            stderr.append(process.communicate(timeout=15)[1])
+
+
+def _wait_ready(url: str, process: subprocess.Popen[str]) -> None:
+    deadline = time.monotonic() + 20
+    while True:
+        assert process.poll() is None, "the gateway exited"
+        try:
+            if httpx.get(url + "/health/liveliness", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        assert time.monotonic() < deadline, "the gateway did not become ready"
+        time.sleep(0.05)
+
+
+def test_serve_dev_subprocess_answers() -> None:
+    with serving("--dev") as (url, stderr):
+        body = {"model": "mock/demo", "messages": [{"role": "user", "content": "hi"}]}
+        assert httpx.post(url + "/v1/chat/completions", json=body).status_code == 200
+    err = stderr[0]
+    assert "authentication is OFF" in err
+    assert url in err
+
+
+def test_serve_two_workers_with_master_key() -> None:
+    key = "sk-serve-test-key-0123456789"
+    env = {**os.environ, "TOLLWAY_MASTER_KEY": key}
+    with serving("--workers", "2", env=env) as (url, stderr):
+        assert httpx.get(url + "/v1/models").status_code == 401
+        models = httpx.get(url + "/v1/models", headers={"authorization": f"Bearer {key}"}).json()
+        assert [m["id"] for m in models["data"]] == ["mock/*"]
+    assert key not in stderr[0]
+
+
+def test_serve_refuses_without_master_key(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["serve", "--port", "1"]) == 1
+    assert "no master key" in capsys.readouterr().err
+
+
+def test_state_file_round_trip() -> None:
+    config = GatewayConfig(
+        model_list=({"model_name": "m", "litellm_params": {"model": "mock/m"}},), master_key="k" * 20, unknown=("x",)
+    )
+    path = write_state(config, dev=True)
+    try:
+        assert os.stat(path).st_mode & 0o077 == 0  # secrets: owner-only
+        assert load_state(path) == (config, True)
+    finally:
+        os.unlink(path)
