@@ -56,6 +56,8 @@ def _serve(config_path: str | None, host: str, port: int, workers: int, *, dev: 
             config = GatewayConfig(master_key=os.environ.get("TOLLWAY_MASTER_KEY") or None)
         else:
             config = _load_config(config_path)
+        if config.master_key is None and not dev:
+            config = _with_generated_key(config)
         serve(config, host, port, workers, dev=dev)
     except (StartupError, TollwayError, OSError) as exc:
         print(f"tollway serve: {exc}", file=sys.stderr)
@@ -63,6 +65,26 @@ def _serve(config_path: str | None, host: str, port: int, workers: int, *, dev: 
     except KeyboardInterrupt:
         pass
     return 0
+
+
+def _with_generated_key(config: GatewayConfig) -> GatewayConfig:
+    """No master key configured: use (or create) the one kept in ``./.tollway/master.key``, so a fresh machine's
+    ``tollway serve`` starts secured rather than refusing or running open."""
+    import dataclasses
+    from pathlib import Path
+
+    from tollway.proxy.master_key import KEY_FILE, load_or_create_master_key
+
+    key, created = load_or_create_master_key(Path.cwd())
+    if created:
+        print(
+            f"tollway: no TOLLWAY_MASTER_KEY was set, so a master key was generated and saved to ./{KEY_FILE}\n"
+            f"tollway: master key (shown once; callers send it as a Bearer token): {key}",
+            file=sys.stderr,
+        )
+    else:
+        print(f"tollway: using the master key saved in ./{KEY_FILE}", file=sys.stderr)
+    return dataclasses.replace(config, master_key=key)
 
 
 def _load_config(path: str) -> GatewayConfig:

@@ -9,6 +9,7 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import httpx
 import pytest
@@ -26,13 +27,13 @@ def free_port() -> int:
 
 
 @contextmanager
-def serving(*args: str, env: dict[str, str] | None = None) -> Iterator[tuple[str, list[str]]]:
+def serving(*args: str, env: dict[str, str] | None = None, cwd: str | None = None) -> Iterator[tuple[str, list[str]]]:
     """Run ``tollway serve`` until ready; the list receives its stderr once it has stopped."""
     port = free_port()
     command = [sys.executable, "-m", "tollway.cli", "serve", "--port", str(port), *args]
     url = f"http://127.0.0.1:{port}"
     stderr: list[str] = []
-    with subprocess.Popen(command, stderr=subprocess.PIPE, text=True, env=env) as process:
+    with subprocess.Popen(command, stderr=subprocess.PIPE, text=True, env=env, cwd=cwd) as process:
         try:
             _wait_ready(url, process)
             yield url, stderr
@@ -73,9 +74,26 @@ def test_serve_two_workers_with_master_key() -> None:
     assert key not in stderr[0]
 
 
-def test_serve_refuses_without_master_key(capsys: pytest.CaptureFixture[str]) -> None:
+def test_bare_serve_generates_a_master_key_once_and_requires_it(tmp_path: Path) -> None:
+    # The README's first command on a fresh machine: no key configured. The gateway must start, and must not be open.
+    env = {k: v for k, v in os.environ.items() if k != "TOLLWAY_MASTER_KEY"}
+    with serving(env=env, cwd=str(tmp_path)) as (url, stderr):
+        assert httpx.get(url + "/v1/models").status_code == 401
+    saved = (tmp_path / ".tollway" / "master.key").read_text().strip()
+    assert saved.startswith("sk-tollway-")
+    assert len(saved) > 40
+    assert (tmp_path / ".tollway" / "master.key").stat().st_mode & 0o077 == 0
+    assert saved in stderr[0]  # shown once, when generated
+    with serving(env=env, cwd=str(tmp_path)) as (url, stderr):
+        answer = httpx.get(url + "/v1/models", headers={"authorization": f"Bearer {saved}"})
+        assert answer.status_code == 200
+    assert saved not in stderr[0]  # not shown again
+
+
+def test_serve_refuses_a_weak_master_key(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TOLLWAY_MASTER_KEY", "short")
     assert main(["serve", "--port", "1"]) == 1
-    assert "no master key" in capsys.readouterr().err
+    assert "too short" in capsys.readouterr().err
 
 
 def test_state_file_round_trip() -> None:
