@@ -10,6 +10,7 @@ import asyncio
 import dataclasses
 import importlib
 import os
+import time
 import weakref
 from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
 from typing import Any, TypeVar
@@ -232,14 +233,20 @@ class Client:
         return settle
 
     async def _complete_once(self, call: Call, attempts: int) -> ChatCompletion:
-        answer = await self._fetch(call, call.adapter.build_chat_request(call.request, call.endpoint))
+        http = call.adapter.build_chat_request(call.request, call.endpoint)
+        started = time.perf_counter()
+        answer = await self._fetch(call, http)
+        upstream = time.perf_counter() - started
         data = call.adapter.parse_chat_response(answer, call.request, call.endpoint)
-        return ChatCompletion(data, self._meta(call, attempts, dict(answer.headers), data.get("usage")))
+        meta = self._meta(call, attempts, dict(answer.headers), data.get("usage"))
+        meta.upstream_seconds = upstream
+        return ChatCompletion(data, meta)
 
     async def _stream_once(self, call: Call, attempts: int) -> AsyncCompletionStream:
         http = call.adapter.build_chat_request(call.request, call.endpoint)
         decoder = call.adapter.chat_stream_decoder(call.request, call.endpoint)
         options = call.request.get("stream_options") or {}
+        started = time.perf_counter()
         try:
             # The total timeout covers the wait for the first chunk; after it only the read timeout applies.
             async with asyncio.timeout(call.timeouts.total):
@@ -254,6 +261,7 @@ class Client:
                 await stream.prime()
         except TimeoutError:
             raise _timeout(call) from None
+        stream.meta.upstream_seconds = time.perf_counter() - started  # to the first chunk
         return stream
 
     async def _rerank_once(self, call: Call, attempts: int) -> RerankResponse:
@@ -263,6 +271,7 @@ class Client:
 
     async def _embed_once(self, call: Call, attempts: int) -> EmbeddingResponse:
         adapter = call.adapter
+        started = time.perf_counter()
         if isinstance(adapter, FanOutEmbeddings):
             requests = adapter.build_embedding_requests(call.request, call.endpoint)
             answers = await asyncio.gather(*(self._fetch(call, http) for http in requests))
@@ -271,7 +280,9 @@ class Client:
         else:
             answer = await self._fetch(call, adapter.build_embedding_request(call.request, call.endpoint))
             data = adapter.parse_embedding_response(answer, call.request, call.endpoint)
-        return EmbeddingResponse(data, self._meta(call, attempts, dict(answer.headers), data.get("usage")))
+        meta = self._meta(call, attempts, dict(answer.headers), data.get("usage"))
+        meta.upstream_seconds = time.perf_counter() - started
+        return EmbeddingResponse(data, meta)
 
 
 def _timeout(call: Call) -> Timeout:

@@ -304,6 +304,9 @@ class ResponseMeta:
     deployment_id: str | None = None
     attempt_errors: list[Exception] = field(default_factory=list)
     cache_hit: bool = False
+    # Seconds spent waiting on the provider: the whole exchange, or until the first chunk for a stream. The gateway
+    # reports its own overhead as total time minus this.
+    upstream_seconds: float | None = None
 
 
 class _Response(OpenAIObject):
