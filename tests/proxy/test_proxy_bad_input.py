@@ -93,7 +93,19 @@ async def test_oversized_body_is_413(http: httpx.AsyncClient) -> None:
 
 
 @pytest.mark.parametrize(
-    "field", ["api_base", "base_url", "api_key", "extra_headers", "aws_region_name", "custom_llm_provider"]
+    "field",
+    [
+        "api_base",
+        "base_url",
+        "api_key",
+        "extra_headers",
+        "aws_region_name",
+        "custom_llm_provider",
+        "extra_body",
+        "input_cost_per_token",
+        "base_model",
+        "model_info",
+    ],
 )
 async def test_redirecting_fields_are_refused(http: httpx.AsyncClient, field: str) -> None:
     body = {"model": "mock/x", "messages": [{"role": "user", "content": "hi"}], field: "http://169.254.169.254"}
@@ -102,6 +114,11 @@ async def test_redirecting_fields_are_refused(http: httpx.AsyncClient, field: st
     assert field in error["message"]
     body = {"model": "mock/x", "input": "hi", field: "http://169.254.169.254"}
     assert envelope(await http.post("/v1/embeddings", json=body, headers=AUTH), 400)["param"] == field
+
+
+async def test_retries_a_client_asks_for_are_bounded(http: httpx.AsyncClient) -> None:
+    body = {"model": "mock/x", "messages": [{"role": "user", "content": "hi"}], "num_retries": 500}
+    assert envelope(await http.post("/v1/chat/completions", json=body, headers=AUTH), 400)["param"] == "num_retries"
 
 
 async def test_unknown_route_and_method(http: httpx.AsyncClient) -> None:

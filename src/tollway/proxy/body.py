@@ -43,8 +43,20 @@ REFUSED_PARAMS = frozenset(
         "azure_reasoning_model",
         "custom_llm_provider",
         "organization",
+        # extra_body is merged verbatim over the upstream body: it could swap the model (and so the bill) or add
+        # fields the operator never allowed.
+        "extra_body",
+        # Per-call prices and price aliases: a client must not set what it is charged.
         "input_cost_per_token",
         "output_cost_per_token",
+        "cache_read_input_token_cost",
+        "cache_creation_input_token_cost",
+        "cache_creation_input_token_cost_above_1hr",
+        "output_cost_per_reasoning_token",
+        "input_cost_per_million_tokens",
+        "output_cost_per_million_tokens",
+        "base_model",
+        "model_info",
         "prices",
         "client",
         "transport",

@@ -33,6 +33,7 @@ __all__ = ["Router"]
 
 # Parameters that steer the router itself; never forwarded to a deployment.
 _ROUTER_PARAMS = ("cache", "fallbacks", "tags", "num_retries", "max_retries")
+_MAX_REQUEST_RETRIES = 10
 
 
 class Router:
@@ -156,8 +157,13 @@ class Router:
             return result
 
         retries = request.get("num_retries", request.get("max_retries"))
-        if retries is not None and (not isinstance(retries, int) or isinstance(retries, bool) or retries < 0):
-            raise BadRequestError("'num_retries' must be a non-negative integer", param="num_retries")
+        if retries is not None and (
+            not isinstance(retries, int) or isinstance(retries, bool) or not 0 <= retries <= _MAX_REQUEST_RETRIES
+        ):
+            # Bounded: a caller must not be able to turn one request into hundreds of upstream calls.
+            raise BadRequestError(
+                f"'num_retries' must be an integer from 0 to {_MAX_REQUEST_RETRIES}", param="num_retries"
+            )
         fallbacks = _request_fallbacks(request, self._group)
         return await self._loop.run(model, self._group, attempt, tags=tags, fallbacks=fallbacks, num_retries=retries)
 
