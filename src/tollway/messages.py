@@ -45,7 +45,7 @@ def _validate_message(message: Any, where: str) -> None:
     if not isinstance(message, dict):
         raise _bad(f"{where} must be an object with 'role' and 'content'", where)
     role = message.get("role")
-    if role not in ROLES:
+    if not isinstance(role, str) or role not in ROLES:  # a list or dict role is unhashable: check the type first
         raise _bad(f"{where}.role must be one of {', '.join(sorted(ROLES))}; got {role!r}", f"{where}.role")
     content = message.get("content")
     if content is None:

@@ -22,6 +22,8 @@ def req(**fields: Any) -> dict[str, Any]:
         (req(messages=["hello"]), "messages[0]"),
         (req(messages=[{"role": "wizard", "content": "x"}]), "messages[0].role"),
         (req(messages=[{"content": "x"}]), "messages[0].role"),
+        (req(messages=[{"role": ["user"], "content": "x"}]), "messages[0].role"),
+        (req(messages=[{"role": {"user": 1}, "content": "x"}]), "messages[0].role"),
         (req(messages=[{"role": "user"}]), "messages[0].content"),
         (req(messages=[{"role": "user", "content": 5}]), "messages[0].content"),
         (req(messages=[{"role": "user", "content": [{"text": "no type"}]}]), "messages[0].content[0]"),

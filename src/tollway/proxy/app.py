@@ -20,12 +20,15 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from tollway._version import __version__
 from tollway.client import Client
 from tollway.errors import NotFoundError, TollwayError
 from tollway.proxy.auth import Authenticator
 from tollway.proxy.body import check_overrides, parse_json, read_body
 from tollway.proxy.defaults import default_model_list
 from tollway.proxy.gateway_config import GatewayConfig
+from tollway.proxy.metrics import GatewayMetrics, metrics_public
+from tollway.proxy.openapi import OpenAPIRoutes
 from tollway.proxy.responses import (
     Endpoint,
     SSEResponse,
@@ -35,6 +38,7 @@ from tollway.proxy.responses import (
     json_response,
     meta_headers,
     relay,
+    result_response,
 )
 from tollway.proxy.routes_health import HealthRoutes
 from tollway.proxy.routes_openai import OpenAIRoutes
@@ -67,23 +71,36 @@ def create_app(
     auth = Authenticator(settings.master_key)
     openai = OpenAIRoutes(router, max_body_bytes=settings.max_body_bytes, rerank_client=rerank_client)
     health = HealthRoutes(router, redis_url=settings.redis_url)
+    metrics = GatewayMetrics(router)
+    public = {"/health/liveliness", "/health/readiness", "/openapi.json", "/docs"}
+    if metrics_public(config.settings):
+        public.add("/metrics")
+    docs = OpenAPIRoutes(public=public, version=__version__)
 
-    def protected(work: Work) -> Endpoint:
-        return guard(work, auth)
+    def protected(work: Work, name: str | None = None) -> Endpoint:
+        """``work`` behind the master key; with ``name``, its answers counted in the metrics under that route."""
+        return guard(work, auth, observer=metrics.route(name) if name else None)
 
     routes: list[BaseRoute] = [
         Route("/health/liveliness", health.liveliness, methods=["GET"]),
         Route("/health/readiness", health.readiness, methods=["GET"]),
         Route("/health", protected(health.health), methods=["GET"]),
-        *_both("/chat/completions", protected(openai.chat), "POST"),
-        *_both("/completions", protected(openai.completions), "POST"),
-        *_both("/embeddings", protected(openai.embeddings), "POST"),
-        *_both("/rerank", protected(openai.rerank), "POST"),
+        Route("/metrics", guard(metrics.endpoint, None if "/metrics" in public else auth), methods=["GET"]),
+        Route("/openapi.json", docs.openapi, methods=["GET"]),
+        Route("/docs", docs.docs, methods=["GET"]),
+        *_both("/chat/completions", protected(openai.chat, "chat"), "POST"),
+        *_both("/completions", protected(openai.completions, "completions"), "POST"),
+        *_both("/embeddings", protected(openai.embeddings, "embeddings"), "POST"),
+        *_both("/rerank", protected(openai.rerank, "rerank"), "POST"),
         *_both("/models", protected(openai.models), "GET"),
         *_both("/models/{model_id:path}", protected(openai.model), "GET"),
-        Route("/openai/deployments/{model}/chat/completions", protected(openai.azure_chat), methods=["POST"]),
-        Route("/openai/deployments/{model}/embeddings", protected(openai.azure_embeddings), methods=["POST"]),
-        *_anthropic_routes(router, auth, settings.max_body_bytes),
+        Route("/openai/deployments/{model}/chat/completions", protected(openai.azure_chat, "chat"), methods=["POST"]),
+        Route(
+            "/openai/deployments/{model}/embeddings",
+            protected(openai.azure_embeddings, "embeddings"),
+            methods=["POST"],
+        ),
+        *_anthropic_routes(router, auth, settings.max_body_bytes, metrics),
     ]
 
     @contextlib.asynccontextmanager
@@ -100,6 +117,7 @@ def create_app(
     )
     app.state.settings = settings
     app.state.router = router
+    app.state.metrics = metrics
     return app
 
 
@@ -119,7 +137,7 @@ async def _http_error(request: Request, exc: HTTPException) -> Response:
 # -- Anthropic-compatible routes (only when tollway.proxy.anthropic_compat is importable) ------------------------
 
 
-def _anthropic_routes(router: Router, auth: Authenticator, limit: int) -> list[BaseRoute]:
+def _anthropic_routes(router: Router, auth: Authenticator, limit: int, metrics: GatewayMetrics) -> list[BaseRoute]:
     try:
         compat = importlib.import_module("tollway.proxy.anthropic_compat")
     except ImportError:
@@ -131,7 +149,9 @@ def _anthropic_routes(router: Router, auth: Authenticator, limit: int) -> list[B
         return json_response(body, status, {"x-request-id": request_id})
 
     return [
-        Route("/v1/messages", guard(messages.create, auth, on_error), methods=["POST"]),
+        Route(
+            "/v1/messages", guard(messages.create, auth, on_error, observer=metrics.route("messages")), methods=["POST"]
+        ),
         Route("/v1/messages/count_tokens", guard(messages.count_tokens, auth, on_error), methods=["POST"]),
     ]
 
@@ -170,9 +190,9 @@ class MessagesRoutes:
                 return b"event: error\ndata: " + orjson.dumps(envelope) + b"\n\n"
 
             stream = relay(result, request_id, encode=encoder.encode, finish=encoder.finish, on_error=on_error)
-            return SSEResponse(stream, meta_headers(result.meta, request_id, cost=False))
+            return SSEResponse(stream, meta_headers(result.meta, request_id, cost=False), stream=result)
         answer = self._compat.openai_to_anthropic(result._data, model)
-        return json_response(answer, 200, meta_headers(result.meta, request_id))
+        return result_response(answer, result.meta, request_id)
 
     async def count_tokens(self, request: Request, request_id: str) -> Response:
         """``POST /v1/messages/count_tokens``."""

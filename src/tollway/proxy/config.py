@@ -76,6 +76,7 @@ _LITELLM_SETTINGS = {
 }
 _GENERAL_SETTINGS = {
     "max_request_size_mb": "number",
+    "metrics_public": "bool",
     "max_response_size_mb": "number",
     "store_prompts_in_spend_logs": "bool",
     "disable_spend_logs": "bool",

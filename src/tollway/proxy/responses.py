@@ -7,6 +7,7 @@ anything else becomes a 500 "internal error" naming the request id, with the tra
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any, Protocol
@@ -23,6 +24,8 @@ from tollway.streaming import AsyncCompletionStream
 from tollway.types import ResponseMeta
 
 __all__ = [
+    "Observer",
+    "ResultResponse",
     "SSEResponse",
     "error_body",
     "error_response",
@@ -31,6 +34,7 @@ __all__ = [
     "meta_headers",
     "relay",
     "request_id_of",
+    "result_response",
     "sse_error",
 ]
 
@@ -45,6 +49,21 @@ DONE = b"data: [DONE]\n\n"
 def json_response(data: Any, status: int = 200, headers: Mapping[str, str] | None = None) -> Response:
     """``data`` serialised with orjson."""
     return Response(orjson.dumps(data), status_code=status, headers=headers, media_type="application/json")
+
+
+class ResultResponse(Response):
+    """A whole answer of a model call, carrying its ``ResponseMeta`` for the metrics and the overhead header."""
+
+    media_type = "application/json"
+
+    def __init__(self, content: bytes, status: int, headers: Mapping[str, str], meta: ResponseMeta | None) -> None:
+        super().__init__(content, status_code=status, headers=headers)
+        self.meta = meta
+
+
+def result_response(data: Any, meta: ResponseMeta | None, request_id: str, status: int = 200) -> ResultResponse:
+    """``data`` (a model call's answer) with ``meta_headers`` and ``meta`` kept on the response."""
+    return ResultResponse(orjson.dumps(data), status, meta_headers(meta, request_id), meta)
 
 
 def error_body(exc: BaseException, request_id: str) -> tuple[int, dict[str, Any]]:
@@ -128,9 +147,17 @@ class SSEResponse(StreamingResponse):
 
     media_type = "text/event-stream"
 
-    def __init__(self, content: AsyncIterator[bytes], headers: Mapping[str, str]) -> None:
+    def __init__(
+        self,
+        content: AsyncIterator[bytes],
+        headers: Mapping[str, str],
+        *,
+        stream: AsyncCompletionStream | None = None,
+    ) -> None:
         super().__init__(content, headers={"cache-control": "no-cache", **headers})
         self._generator = content
+        # The upstream stream being relayed: the metrics settle tokens and spend when it closes.
+        self.stream = stream
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Stream, then close the generator whatever happened."""
@@ -155,6 +182,17 @@ class Checker(Protocol):
         """Return, or raise ``AuthenticationError``."""
 
 
+class Observer(Protocol):
+    """What ``guard`` reports each answer to (``tollway.proxy.metrics.RouteMetrics``); ``started`` is the
+    ``time.perf_counter()`` of the request's arrival."""
+
+    def answered(self, response: Response, started: float) -> None:
+        """A handler returned ``response``."""
+
+    def failed(self, exc: BaseException, status: int, started: float) -> None:
+        """A handler raised ``exc``, answered with ``status``."""
+
+
 def request_id_of(request: Request) -> str:
     """The client's ``x-request-id`` when it is a sane token (echoed back), else a new uuid4 hex."""
     given = request.headers.get("x-request-id")
@@ -163,20 +201,29 @@ def request_id_of(request: Request) -> str:
     return uuid.uuid4().hex
 
 
-def guard(work: Work, auth: Checker | None, on_error: OnError = error_response) -> Endpoint:
+def guard(
+    work: Work, auth: Checker | None, on_error: OnError = error_response, *, observer: Observer | None = None
+) -> Endpoint:
     """A Starlette endpoint around ``work``: request id, authentication, and every exception turned into an error
-    envelope (``on_error``), so no handler can leak a traceback."""
+    envelope (``on_error``), so no handler can leak a traceback; each answer reported to ``observer``."""
 
     async def endpoint(request: Request) -> Response:
+        started = time.perf_counter()
         request_id = request_id_of(request)
         try:
             if auth is not None:
                 auth.check(request.headers)
-            return await work(request, request_id)
+            response = await work(request, request_id)
         except ClientGone:
             # Nobody is listening any more; uvicorn discards whatever is sent. Not an error worth logging.
             return Response(status_code=499)
         except Exception as exc:  # the one boundary where every error becomes an envelope
-            return on_error(exc, request_id)
+            response = on_error(exc, request_id)
+            if observer is not None:
+                observer.failed(exc, response.status_code, started)
+            return response
+        if observer is not None:
+            observer.answered(response, started)
+        return response
 
     return endpoint

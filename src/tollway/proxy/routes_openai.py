@@ -17,7 +17,7 @@ from starlette.responses import Response
 from tollway.client import Client
 from tollway.errors import BadRequestError, NotFoundError
 from tollway.proxy.body import check_chat, check_overrides, parse_json, read_body, require_string
-from tollway.proxy.responses import SSEResponse, json_response, meta_headers, relay
+from tollway.proxy.responses import SSEResponse, json_response, meta_headers, relay, result_response
 from tollway.router import Router
 from tollway.streaming import AsyncCompletionStream
 from tollway.types import ChatCompletion
@@ -55,7 +55,8 @@ class OpenAIRoutes:
         del body["model"], body["messages"]
         result = await self._router.acompletion(model, messages, **body)
         if isinstance(result, AsyncCompletionStream):
-            return SSEResponse(relay(result, request_id), meta_headers(result.meta, request_id, cost=False))
+            headers = meta_headers(result.meta, request_id, cost=False)
+            return SSEResponse(relay(result, request_id), headers, stream=result)
         return _whole(result, request_id)
 
     async def completions(self, request: Request, request_id: str) -> Response:
@@ -79,8 +80,8 @@ class OpenAIRoutes:
         result = await self._router.acompletion(model, [{"role": "user", "content": prompt}], **body)
         if isinstance(result, AsyncCompletionStream):
             stream = relay(result, request_id, encode=lambda chunk: _sse(text_completion_chunk(chunk)))
-            return SSEResponse(stream, meta_headers(result.meta, request_id, cost=False))
-        return json_response(text_completion(result._data), 200, meta_headers(result.meta, request_id))
+            return SSEResponse(stream, meta_headers(result.meta, request_id, cost=False), stream=result)
+        return result_response(text_completion(result._data), result.meta, request_id)
 
     async def embeddings(self, request: Request, request_id: str) -> Response:
         """``POST /embeddings`` (floats, or base64 when ``encoding_format`` asks, as the SDKs do by default)."""
@@ -101,7 +102,7 @@ class OpenAIRoutes:
         del body["model"]
         inputs = body.pop("input")
         result = await self._router.aembedding(model, inputs, **body)
-        return json_response(result._data, 200, meta_headers(result.meta, request_id))
+        return result_response(result._data, result.meta, request_id)
 
     async def rerank(self, request: Request, request_id: str) -> Response:
         """``POST /rerank`` (Cohere's shape) on the first deployment of the group (the Router has no rerank)."""
@@ -113,7 +114,7 @@ class OpenAIRoutes:
         documents = body.pop("documents", None)
         del body["model"]
         result = await self._rerank_client.arerank(target, query, documents, **params, **body)
-        return json_response(result._data, 200, meta_headers(result.meta, request_id))
+        return result_response(result._data, result.meta, request_id)
 
     def _rerank_target(self, model: str) -> tuple[str, Mapping[str, Any]]:
         for deployment in self._router.deployments:
@@ -143,7 +144,7 @@ class OpenAIRoutes:
 
 
 def _whole(result: ChatCompletion, request_id: str) -> Response:
-    return json_response(result._data, 200, meta_headers(result.meta, request_id))
+    return result_response(result._data, result.meta, request_id)
 
 
 def _sse(data: dict[str, Any]) -> bytes:

@@ -90,7 +90,7 @@ def banner(host: str, port: int, settings: GatewaySettings) -> str:
     shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host  # noqa: S104  # display only
     url = f"http://{shown}:{port}"
     key = "$TOLLWAY_MASTER_KEY" if settings.auth_enabled else "anything"
-    lines = [f"tollway gateway listening on {url}  (OpenAI base URL: {url}/v1)"]
+    lines = [f"tollway gateway listening on {url}  (OpenAI base URL: {url}/v1)", f"docs: {url}/docs"]
     if not settings.auth_enabled:
         lines.append("dev mode: authentication is OFF; do not expose this port")
     lines += [
