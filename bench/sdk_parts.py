@@ -3,9 +3,10 @@
 Usage: python bench/sdk_parts.py [--number 20000]
 
 Each step is timed in isolation (best of 5 runs of ``--number`` iterations), beside what the aiohttp floor of
-``sdk.py`` does for the same step, so the difference points at the code to make faster. It reaches into tollway's
-internals (``Client._prepare``, the adapter, the stream decoder): when those change, update this file. The I/O part
-(aiohttp itself, the event loop, the ``asyncio.timeout`` contexts) is not here; ``sdk.py`` measures the whole call.
+``sdk.py`` does for the same step, so the difference points at the code to make faster. It reaches into
+tollway's internals (``tollway.calls.plan_call``, the adapter, the stream decoder): when those change, update this
+file. The I/O part (aiohttp itself, the event loop, the ``asyncio.timeout`` contexts) is not here; ``sdk.py``
+measures the whole call.
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import orjson
 
 from fake_upstream import CHAT, SSE
-from tollway.client import Client, split_params
+from tollway.calls import plan_call
+from tollway.client import Client
 from tollway.http import HttpResponse, lower_headers
 from tollway.messages import validate_chat_request
 from tollway.types import ChatCompletion, ChatCompletionChunk
@@ -47,11 +49,9 @@ def steps() -> list[tuple[str, Callable[[], object], Callable[[], object] | None
 
     def prepare(stream: bool) -> Any:
         params = dict(PARAMS, stream=True) if stream else PARAMS
-        request, options = split_params(params)
-        request["model"] = "openai/gpt-4o-mini"
-        request["messages"] = MESSAGES
-        validate_chat_request(request)
-        return client._prepare("openai/gpt-4o-mini", request, options)
+        call = plan_call("openai/gpt-4o-mini", params, {"messages": MESSAGES}, client._settings)
+        validate_chat_request(call.request)
+        return call
 
     call = prepare(stream=False)
     stream_call = prepare(stream=True)
@@ -86,7 +86,7 @@ def steps() -> list[tuple[str, Callable[[], object], Callable[[], object] | None
 
     return [
         ("request: split, validate, resolve, build body", request_side, floor_request),
-        ("  of which split_params + validate + _prepare", lambda: prepare(stream=False), None),
+        ("  of which plan_call + validate", lambda: prepare(stream=False), None),
         ("response: parse, usage, wrap, read content", response_side, floor_response),
         ("stream: decode 12 SSE events, wrap chunks", stream_side, floor_stream),
     ]

@@ -69,3 +69,17 @@ def test_oversized_line_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("tollway.sse.MAX_EVENT_BYTES", 10)
     with pytest.raises(ValueError, match="exceeds"):
         SSEDecoder().feed(b"data: " + b"x" * 20)
+
+
+def test_data_fast_path_matches_generic_field_parsing() -> None:
+    # "data: x" takes a shortcut in feed(); the generic forms ("data:x", a named event, several data lines, a
+    # comment between them) must decode to the same events as before.
+    stream = b"data: a\n\ndata:b\n\nevent: e\ndata: c\n: keep-alive\ndata:  d\n\ndata: \n\n"
+    decoder = SSEDecoder()
+    assert decoder.feed(stream) == [
+        ServerSentEvent("", "a"),
+        ServerSentEvent("", "b"),
+        ServerSentEvent("e", "c\n d"),
+        ServerSentEvent("", ""),
+    ]
+    assert decoder.feed(b"data: after\n\n") == [ServerSentEvent("", "after")]

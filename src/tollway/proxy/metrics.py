@@ -11,20 +11,24 @@ Labels are bounded by the configuration, never by a request: ``route`` (the gate
 (the configured ``model_name`` of the deployment that answered: a wildcard group stays ``mock/*`` whatever model
 a client named), ``deployment`` (the router's deployment id), ``provider`` and ``status``. Never the user or key.
 
-Cost per request: the labelled children of one (route, deployment, status) combination are looked up once and
-kept in a dict, so a request costs one dict lookup and a few increments (see ``tests/proxy/test_proxy_metrics.py``
-for the measured figure).
+Cost per request: one dict lookup and a few integer additions and bucket searches; the Prometheus metric families
+are built from those plain counts only when ``/metrics`` is scraped.
 """
 
 from __future__ import annotations
 
+import bisect
 import time
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client.registry import Collector
+from prometheus_client.utils import floatToGoString
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -45,18 +49,50 @@ _SERIES = ("route", "model_group", "deployment", "provider")
 _UNKNOWN = ""
 
 
+class _Histogram:
+    """Bucket counts, sum and count of one labelled histogram, kept as plain numbers (exported at scrape time)."""
+
+    __slots__ = ("bounds", "count", "counts", "sum")
+
+    def __init__(self, bounds: tuple[float, ...]) -> None:
+        self.bounds = bounds
+        self.counts = [0] * (len(bounds) + 1)  # the last slot is +Inf
+        self.sum = 0.0
+        self.count = 0
+
+    def observe(self, value: float) -> None:
+        # Prometheus buckets are "less or equal": the first bound >= value.
+        self.counts[bisect.bisect_left(self.bounds, value)] += 1
+        self.sum += value
+        self.count += 1
+
+    def buckets(self) -> list[tuple[str, float]]:
+        """Cumulative ``(le, count)`` pairs, +Inf last, as ``HistogramMetricFamily`` wants them."""
+        running, out = 0, []
+        for bound, count in zip((*map(floatToGoString, self.bounds), "+Inf"), self.counts, strict=True):
+            running += count
+            out.append((bound, float(running)))
+        return out
+
+
 @dataclass(slots=True)
 class _Series:
-    """The labelled children one (route, deployment, provider, status) combination updates on every request."""
+    """What one (route, deployment, provider, status) combination counts; plain numbers updated per request.
 
-    requests: Any
-    latency: Any
-    ttft: Any
-    input_tokens: Any
-    output_tokens: Any
-    spend: Any
-    unpriced: Any
-    cache_hits: Any
+    Prometheus' own Counter/Histogram objects cost about 1-2 µs per update (locks, label lookups); the gateway
+    makes about eight per request, so it counts in plain Python and builds the metric families when scraped.
+    """
+
+    labels: tuple[str, str, str, str]
+    status: str
+    requests: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    spend: Decimal = Decimal(0)
+    unpriced: int = 0
+    cache_hits: int = 0
+    latency: _Histogram = field(default_factory=lambda: _Histogram(_LATENCY_BUCKETS))
+    ttft: _Histogram = field(default_factory=lambda: _Histogram(_LATENCY_BUCKETS))
 
 
 class GatewayMetrics:
@@ -68,55 +104,18 @@ class GatewayMetrics:
         self._group_of = {d.id: d.model_name for d in router.deployments}
         self._groups = frozenset(router.model_names)
         self._series: dict[tuple[str, str, str, str, str], _Series] = {}
-        self._overhead_of: dict[str, Any] = {}
-        self.registry = CollectorRegistry(auto_describe=True)
-        r = self.registry
-        self.requests = Counter("tollway_requests", "Requests answered.", (*_SERIES, "status"), registry=r)
-        self.errors = Counter(
-            "tollway_errors", "Requests answered with an error.", ("route", "type", "status"), registry=r
-        )
-        self.latency = Histogram(
-            "tollway_request_duration_seconds",
-            "Time from the request to the whole answer (streams: to the end of the stream).",
-            _SERIES,
-            buckets=_LATENCY_BUCKETS,
-            registry=r,
-        )
-        self.ttft = Histogram(
-            "tollway_time_to_first_token_seconds",
-            "Streams: time from the request to the first chunk ready to send.",
-            _SERIES,
-            buckets=_LATENCY_BUCKETS,
-            registry=r,
-        )
-        self.overhead = Histogram(
-            "tollway_gateway_overhead_seconds",
-            "Time spent in the gateway itself: total time minus time waiting on the provider (streams: to the first "
-            "chunk).",
-            ("route",),
-            buckets=_OVERHEAD_BUCKETS,
-            registry=r,
-        )
-        self.input_tokens = Counter("tollway_input_tokens", "Prompt tokens.", _SERIES, registry=r)
-        self.output_tokens = Counter("tollway_output_tokens", "Completion tokens.", _SERIES, registry=r)
-        self.spend = Counter("tollway_spend_usd", "Cost of priced calls, in USD.", _SERIES, registry=r)
-        self.unpriced = Counter(
-            "tollway_unpriced_requests", "Calls with no known price (not counted as $0 in spend).", _SERIES, registry=r
-        )
-        self.cache_hits = Counter("tollway_cache_hits", "Answers served from the response cache.", _SERIES, registry=r)
-        self.cooldown = Gauge(
-            "tollway_deployment_cooldown_seconds",
-            "Seconds until a deployment leaves its cooldown (0: serving).",
-            ("model_group", "deployment"),
-            registry=r,
-        )
+        self._overhead: dict[str, _Histogram] = {}
+        self._errors: dict[tuple[str, str, str], int] = {}
+        self._cooldowns: dict[tuple[str, str], float] = {}
+        self.registry = CollectorRegistry(auto_describe=False)
+        self.registry.register(_Collector(self))
 
     def route(self, name: str) -> RouteMetrics:
         """The observer ``guard`` calls for the route ``name``."""
         return RouteMetrics(self, name)
 
     def series(self, route: str, meta: ResponseMeta | None, status: int) -> _Series:
-        """The children for one answer (created on first use; bounded by routes, deployments and statuses)."""
+        """The counts for one answer (created on first use; bounded by routes, deployments and statuses)."""
         if meta is None:
             key = (route, _UNKNOWN, _UNKNOWN, str(status), _UNKNOWN)
         else:
@@ -126,45 +125,120 @@ class GatewayMetrics:
             key = (route, meta.deployment_id or _UNKNOWN, meta.provider, str(status), asked or _UNKNOWN)
         found = self._series.get(key)
         if found is None:
-            found = self._series[key] = self._new_series(*key)
+            route_, deployment, provider, status_, asked_ = key
+            # A deployment names its configured group (a wildcard group stays ``mock/*``); without one (rerank) the
+            # asked group, already reduced to a configured name.
+            group = self._group_of.get(deployment) or asked_
+            found = self._series[key] = _Series((route_, group, deployment, provider), status_)
         return found
 
-    def _new_series(self, route: str, deployment: str, provider: str, status: str, asked: str) -> _Series:
-        # A deployment names its configured group (a wildcard group stays ``mock/*``); without one (rerank) the
-        # asked group, already reduced to a configured name.
-        group = self._group_of.get(deployment) or asked
-        labels = (route, group, deployment, provider)
-        return _Series(
-            requests=self.requests.labels(*labels, status),
-            latency=self.latency.labels(*labels),
-            ttft=self.ttft.labels(*labels),
-            input_tokens=self.input_tokens.labels(*labels),
-            output_tokens=self.output_tokens.labels(*labels),
-            spend=self.spend.labels(*labels),
-            unpriced=self.unpriced.labels(*labels),
-            cache_hits=self.cache_hits.labels(*labels),
-        )
+    def overhead_of(self, route: str) -> _Histogram:
+        """The overhead histogram of ``route``."""
+        found = self._overhead.get(route)
+        if found is None:
+            found = self._overhead[route] = _Histogram(_OVERHEAD_BUCKETS)
+        return found
 
-    def overhead_of(self, route: str) -> Any:
-        """The overhead histogram child of ``route``."""
-        child = self._overhead_of.get(route)
-        if child is None:
-            child = self._overhead_of[route] = self.overhead.labels(route)
-        return child
+    def error(self, route: str, kind: str, status: int) -> None:
+        """Count one error answer."""
+        key = (route, kind, str(status))
+        self._errors[key] = self._errors.get(key, 0) + 1
 
     async def refresh_cooldowns(self) -> None:
-        """Set the cooldown gauge of every deployment from the router's shared state (at scrape time only)."""
+        """Read every deployment's cooldown from the router's shared state (at scrape time only)."""
         cooling = await self._router.acooldowns()
         now = time.time()
-        for deployment, group in self._group_of.items():
-            until = cooling.get(deployment)
-            self.cooldown.labels(group, deployment).set(max(0.0, until - now) if until is not None else 0.0)
+        self._cooldowns = {
+            (group, deployment): max(0.0, cooling[deployment] - now) if deployment in cooling else 0.0
+            for deployment, group in self._group_of.items()
+        }
 
     async def endpoint(self, request: Request, request_id: str) -> Response:
         """``GET /metrics``: the registry in Prometheus' text format."""
         await self.refresh_cooldowns()
         headers = {"x-request-id": request_id, "cache-control": "no-store"}
         return Response(generate_latest(self.registry), headers=headers, media_type=CONTENT_TYPE_LATEST)
+
+
+class _Collector(Collector):
+    """Turns the plain counts into Prometheus metric families when ``/metrics`` is scraped."""
+
+    def __init__(self, metrics: GatewayMetrics) -> None:
+        self._metrics = metrics
+
+    def collect(self) -> Iterator[Metric]:
+        m = self._metrics
+        series = list(m._series.values())
+        requests = CounterMetricFamily("tollway_requests", "Requests answered.", labels=(*_SERIES, "status"))
+        for one in series:
+            requests.add_metric((*one.labels, one.status), one.requests)
+        yield requests
+        errors = CounterMetricFamily(
+            "tollway_errors", "Requests answered with an error.", labels=("route", "type", "status")
+        )
+        for key, count in m._errors.items():
+            errors.add_metric(key, count)
+        yield errors
+        yield from _histograms(series)
+        overhead = HistogramMetricFamily(
+            "tollway_gateway_overhead_seconds",
+            "Time spent in the gateway itself: total time minus time waiting on the provider (streams: to the first "
+            "chunk).",
+            labels=("route",),
+        )
+        for route, histogram in m._overhead.items():
+            overhead.add_metric((route,), histogram.buckets(), histogram.sum)
+        yield overhead
+        yield from _counters(series)
+        cooldown = GaugeMetricFamily(
+            "tollway_deployment_cooldown_seconds",
+            "Seconds until a deployment leaves its cooldown (0: serving).",
+            labels=("model_group", "deployment"),
+        )
+        for labels, seconds in m._cooldowns.items():
+            cooldown.add_metric(labels, seconds)
+        yield cooldown
+
+
+def _histograms(series: list[_Series]) -> Iterator[Metric]:
+    for name, doc, attribute in (
+        (
+            "tollway_request_duration_seconds",
+            "Time from the request to the whole answer (streams: to the end of the stream).",
+            "latency",
+        ),
+        ("tollway_time_to_first_token_seconds", "Streams: time from the request to the first chunk ready to send.",
+         "ttft"),
+    ):  # fmt: skip
+        family = HistogramMetricFamily(name, doc, labels=_SERIES)
+        merged: dict[tuple[str, ...], _Histogram] = {}
+        for one in series:  # statuses share a histogram, as before: the histogram is not labelled by status
+            target = merged.setdefault(one.labels, _Histogram(_LATENCY_BUCKETS))
+            source: _Histogram = getattr(one, attribute)
+            target.counts = [a + b for a, b in zip(target.counts, source.counts, strict=True)]
+            target.sum += source.sum
+            target.count += source.count
+        for labels, histogram in merged.items():
+            if histogram.count:
+                family.add_metric(labels, histogram.buckets(), histogram.sum)
+        yield family
+
+
+def _counters(series: list[_Series]) -> Iterator[Metric]:
+    for name, doc, attribute in (
+        ("tollway_input_tokens", "Prompt tokens.", "input_tokens"),
+        ("tollway_output_tokens", "Completion tokens.", "output_tokens"),
+        ("tollway_spend_usd", "Cost of priced calls, in USD.", "spend"),
+        ("tollway_unpriced_requests", "Calls with no known price (not counted as $0 in spend).", "unpriced"),
+        ("tollway_cache_hits", "Answers served from the response cache.", "cache_hits"),
+    ):
+        family = CounterMetricFamily(name, doc, labels=_SERIES)
+        merged: dict[tuple[str, ...], float] = {}
+        for one in series:
+            merged[one.labels] = merged.get(one.labels, 0) + float(getattr(one, attribute))
+        for labels, value in merged.items():
+            family.add_metric(labels, value)
+        yield family
 
 
 class RouteMetrics:
@@ -185,7 +259,7 @@ class RouteMetrics:
         meta = response.meta if isinstance(response, ResultResponse) else None
         elapsed = time.perf_counter() - started
         series = self._metrics.series(self._route, meta, response.status_code)
-        series.requests.inc()
+        series.requests += 1
         series.latency.observe(elapsed)
         if meta is None:
             return
@@ -208,11 +282,11 @@ class RouteMetrics:
             if overhead is not None:
                 self._overhead.observe(overhead)
         if stream is None or meta is None:
-            series.requests.inc()
+            series.requests += 1
             return
 
         async def closed(_: object) -> None:
-            series.requests.inc()
+            series.requests += 1
             series.latency.observe(time.perf_counter() - started)
             _settled(series, meta)
 
@@ -221,9 +295,9 @@ class RouteMetrics:
     def failed(self, exc: BaseException, status: int, started: float) -> None:
         """Record an error answer (by OpenAI error type; anything unexpected is ``server_error``)."""
         kind = exc.type if isinstance(exc, TollwayError) else "server_error"
-        self._metrics.errors.labels(self._route, kind, str(status)).inc()
+        self._metrics.error(self._route, kind, status)
         series = self._metrics.series(self._route, None, status)
-        series.requests.inc()
+        series.requests += 1
         series.latency.observe(time.perf_counter() - started)
 
 
@@ -239,14 +313,14 @@ def _settled(series: _Series, meta: ResponseMeta) -> None:
     """Tokens, spend (or the unpriced count) and cache hits of a settled call."""
     usage = meta.usage
     if usage is not None:
-        series.input_tokens.inc(usage.input_tokens)
-        series.output_tokens.inc(usage.output_tokens)
+        series.input_tokens += usage.input_tokens
+        series.output_tokens += usage.output_tokens
     if meta.cache_hit:
-        series.cache_hits.inc()
+        series.cache_hits += 1
     if meta.cost is not None:
-        series.spend.inc(float(meta.cost.total))
+        series.spend += meta.cost.total  # summed exactly in Decimal; a float only in the exposition
     elif not meta.cache_hit:  # a cache hit costs nothing, whether or not the model has a price
-        series.unpriced.inc()
+        series.unpriced += 1
 
 
 def metrics_public(settings: Mapping[str, Any]) -> bool:

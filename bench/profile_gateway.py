@@ -1,0 +1,171 @@
+"""Where the gateway's CPU goes: cProfile (or plain timing) of in-process requests through ``create_app``.
+
+Usage: python bench/profile_gateway.py [--which chat|stream] [--requests 3000] [--top 30] [--time]
+
+Starts ``fake_upstream.py`` in a subprocess (pinned to core 1 when possible; this process pins itself to core 0),
+builds the app exactly as ``bench/gateway.py`` does (one ``openai/gpt-4o-mini`` deployment, a master key) and
+calls it as an ASGI application directly: no HTTP server, no client, so what is profiled is Starlette, the
+gateway's handlers, the router, the SDK and aiohttp's client. Requests are sequential. ``--time`` skips cProfile
+and prints CPU µs per request instead (profiling inflates absolute figures; shares are what to read).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import cProfile
+import importlib.util
+import os
+import pstats
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+KEY = "sk-bench-master-key-0123456789"
+CHAT = b'{"model": "fake", "messages": [{"role": "user", "content": "hi"}]}'
+STREAM = b'{"model": "fake", "messages": [{"role": "user", "content": "hi"}], "stream": true}'
+
+
+def start_upstream() -> tuple[subprocess.Popen[str], int]:
+    pin = ["taskset", "-c", "1"] if shutil.which("taskset") and (os.cpu_count() or 1) > 1 else []
+    command = [*pin, sys.executable, str(HERE / "fake_upstream.py"), "0"]
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    return proc, int(line.rsplit(":", 1)[1].strip())
+
+
+def build_app(port: int) -> Any:
+    from tollway.proxy.app import create_app
+    from tollway.proxy.gateway_config import GatewayConfig
+
+    model = {
+        "model_name": "fake",
+        "litellm_params": {
+            "model": "openai/gpt-4o-mini",
+            "api_base": f"http://127.0.0.1:{port}/v1",
+            "api_key": "upstream-key",
+        },
+    }
+    return create_app(GatewayConfig(model_list=(model,), master_key=KEY))
+
+
+async def call(app: Any, body: bytes) -> int:
+    """One POST /v1/chat/completions through the ASGI app; returns the status, checks a body came back."""
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/v1/chat/completions",
+        "raw_path": b"/v1/chat/completions",
+        "query_string": b"",
+        "root_path": "",
+        "headers": [
+            (b"host", b"127.0.0.1"),
+            (b"content-type", b"application/json"),
+            (b"authorization", b"Bearer " + KEY.encode()),
+            (b"content-length", str(len(body)).encode()),
+        ],
+        "client": ("127.0.0.1", 50000),
+        "server": ("127.0.0.1", 8000),
+    }
+    sent = False
+    status = 0
+    size = 0
+
+    async def receive() -> dict[str, Any]:
+        nonlocal sent
+        if sent:
+            await asyncio.sleep(3600)  # a client that stays connected
+        sent = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        nonlocal status, size
+        if message["type"] == "http.response.start":
+            status = message["status"]
+        elif message["type"] == "http.response.body":
+            size += len(message.get("body", b""))
+
+    await app(scope, receive, send)
+    if status != 200 or not size:
+        raise SystemExit(f"unexpected answer: status {status}, {size} bytes")
+    return status
+
+
+async def run(port: int, which: str, requests: int, top: int, timed: bool) -> None:
+    app = build_app(port)
+    body = STREAM if which == "stream" else CHAT
+    for _ in range(300):
+        await call(app, body)
+    if timed:
+        for _ in range(3):
+            started = time.process_time()
+            for _ in range(requests):
+                await call(app, body)
+            print(f"{which}: {(time.process_time() - started) / requests * 1e6:.1f} CPU µs per request")
+        return
+    profiler = cProfile.Profile()
+    profiler.enable()
+    for _ in range(requests):
+        await call(app, body)
+    profiler.disable()
+    report(profiler, which, requests, top)
+
+
+def report(profiler: cProfile.Profile, which: str, requests: int, top: int) -> None:
+    stats = pstats.Stats(profiler)
+    entries = stats.stats  # type: ignore[attr-defined]  # {(file, line, func): (cc, nc, tt, ct, callers)}
+    total = sum(tt for _cc, _nc, tt, _ct, _callers in entries.values())
+    src = str(Path(importlib.util.find_spec("tollway").origin).parent)  # type: ignore[arg-type,union-attr]
+
+    def show(title: str, rows: list[tuple[tuple[str, int, str], tuple[Any, ...]]], col: int) -> None:
+        print(title)
+        print(f"  {'share':>6} {'µs/req':>8} {'calls/req':>10}  function")
+        for (file, line, func), data in rows[:top]:
+            where = f"{file.removeprefix(src + '/')}:{line}" if file.startswith(src) else file
+            share = data[col] / total
+            print(f"  {share:6.1%} {data[col] / requests * 1e6:8.1f} {data[1] / requests:10.1f}  {func} ({where})")
+        print()
+
+    items = list(entries.items())
+    print(f"cProfile of {requests} in-process gateway {which} requests ({total / requests * 1e6:.0f} µs per request)")
+    show("Top functions by self time (all code)", sorted(items, key=lambda kv: kv[1][2], reverse=True), 2)
+    mine = [kv for kv in items if kv[0][0].startswith(src)]
+    show("tollway functions by self time", sorted(mine, key=lambda kv: kv[1][2], reverse=True), 2)
+    show("tollway functions by cumulative time", sorted(mine, key=lambda kv: kv[1][3], reverse=True), 3)
+
+
+def main() -> int:
+    """Profile (or time) the in-process gateway."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--which", choices=("chat", "stream"), default="chat")
+    parser.add_argument("--requests", type=int, default=3000)
+    parser.add_argument("--top", type=int, default=30)
+    parser.add_argument("--time", action="store_true", help="CPU µs per request instead of a profile")
+    args = parser.parse_args()
+    if shutil.which("taskset") and (os.cpu_count() or 1) > 1:
+        os.sched_setaffinity(0, {0})
+    proc, port = start_upstream()
+    try:
+        try:
+            import uvloop
+
+            runner: Any = uvloop.run
+        except ImportError:
+            runner = asyncio.run
+        runner(run(port, args.which, args.requests, args.top, args.time))
+    finally:
+        proc.terminate()
+        proc.wait(10)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
