@@ -81,19 +81,21 @@ def create_app(
         """``work`` behind the master key; with ``name``, its answers counted in the metrics under that route."""
         return guard(work, auth, observer=metrics.route(name) if name else None)
 
+    # Starlette tries routes in order: the hot path (chat, then embeddings) first, so a chat request is matched at
+    # once instead of after every health and docs route.
     routes: list[BaseRoute] = [
+        *_both("/chat/completions", protected(openai.chat, "chat"), "POST", v1_first=True),
+        *_both("/completions", protected(openai.completions, "completions"), "POST"),
+        *_both("/embeddings", protected(openai.embeddings, "embeddings"), "POST"),
+        *_both("/rerank", protected(openai.rerank, "rerank"), "POST"),
+        *_both("/models", protected(openai.models), "GET"),
+        *_both("/models/{model_id:path}", protected(openai.model), "GET"),
         Route("/health/liveliness", health.liveliness, methods=["GET"]),
         Route("/health/readiness", health.readiness, methods=["GET"]),
         Route("/health", protected(health.health), methods=["GET"]),
         Route("/metrics", guard(metrics.endpoint, None if "/metrics" in public else auth), methods=["GET"]),
         Route("/openapi.json", docs.openapi, methods=["GET"]),
         Route("/docs", docs.docs, methods=["GET"]),
-        *_both("/chat/completions", protected(openai.chat, "chat"), "POST"),
-        *_both("/completions", protected(openai.completions, "completions"), "POST"),
-        *_both("/embeddings", protected(openai.embeddings, "embeddings"), "POST"),
-        *_both("/rerank", protected(openai.rerank, "rerank"), "POST"),
-        *_both("/models", protected(openai.models), "GET"),
-        *_both("/models/{model_id:path}", protected(openai.model), "GET"),
         Route("/openai/deployments/{model}/chat/completions", protected(openai.azure_chat, "chat"), methods=["POST"]),
         Route(
             "/openai/deployments/{model}/embeddings",
@@ -121,9 +123,10 @@ def create_app(
     return app
 
 
-def _both(path: str, endpoint: Endpoint, method: str) -> list[BaseRoute]:
-    """``path`` and ``/v1`` + ``path`` (OpenAI clients use either base URL)."""
-    return [Route(path, endpoint, methods=[method]), Route("/v1" + path, endpoint, methods=[method])]
+def _both(path: str, endpoint: Endpoint, method: str, *, v1_first: bool = False) -> list[BaseRoute]:
+    """``path`` and ``/v1`` + ``path`` (OpenAI clients use either base URL; SDKs default to ``/v1``)."""
+    plain, v1 = Route(path, endpoint, methods=[method]), Route("/v1" + path, endpoint, methods=[method])
+    return [v1, plain] if v1_first else [plain, v1]
 
 
 async def _http_error(request: Request, exc: HTTPException) -> Response:
