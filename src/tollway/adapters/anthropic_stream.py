@@ -16,8 +16,8 @@ from typing import Any
 import orjson
 
 from tollway.adapters.anthropic_models import JSON_TOOL_NAME, error_from_payload, finish_reason, openai_usage
-from tollway.adapters.base import Endpoint, HeldError
-from tollway.errors import APIConnectionError, BadGatewayError, TollwayError
+from tollway.adapters.base import Endpoint, HeldError, truncated
+from tollway.errors import BadGatewayError, TollwayError
 from tollway.sse import ServerSentEvent, SSEDecoder
 
 __all__ = ["AnthropicStreamDecoder"]
@@ -69,11 +69,7 @@ class AnthropicStreamDecoder:
         chunks = self._events(self._sse.flush())
         self._held.raise_if_held()
         if not self._finished:
-            raise APIConnectionError(
-                f"{self._endpoint.provider} closed the stream before it finished",
-                provider=self._endpoint.provider,
-                model=self._endpoint.model,
-            )
+            raise truncated(self._endpoint)
         return chunks
 
     def _events(self, events: list[ServerSentEvent]) -> list[Chunk]:

@@ -14,7 +14,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import orjson
 
-from tollway.errors import BadGatewayError, BadRequestError, TollwayError, UnsupportedParamsError
+from tollway.errors import APIConnectionError, BadGatewayError, BadRequestError, TollwayError, UnsupportedParamsError
 from tollway.http import HttpRequest, HttpResponse
 
 __all__ = [
@@ -29,6 +29,7 @@ __all__ = [
     "json_body",
     "load_json",
     "tool_arguments",
+    "truncated",
 ]
 
 
@@ -233,6 +234,13 @@ def filter_params(
 def bad_request(endpoint: Endpoint, message: str, param: str | None) -> BadRequestError:
     """A ``BadRequestError`` attributed to ``endpoint``'s provider and model."""
     return BadRequestError(message, provider=endpoint.provider, model=endpoint.model, param=param)
+
+
+def truncated(endpoint: Endpoint) -> APIConnectionError:
+    """The error for a stream that ended before the provider's terminator (the ``StreamDecoder.close`` contract)."""
+    return APIConnectionError(
+        f"{endpoint.provider} closed the stream before it finished", provider=endpoint.provider, model=endpoint.model
+    )
 
 
 def tool_arguments(arguments: Any, where: str, endpoint: Endpoint) -> dict[str, Any]:

@@ -21,9 +21,9 @@ from typing import Any
 
 import orjson
 
-from tollway.adapters.base import Endpoint, HeldError
+from tollway.adapters.base import Endpoint, HeldError, truncated
 from tollway.adapters.bedrock_models import error_from_exception, exception_name, finish_reason, openai_usage
-from tollway.errors import APIConnectionError, BadGatewayError, TollwayError
+from tollway.errors import BadGatewayError, TollwayError
 from tollway.eventstream import EventStreamDecoder, EventStreamError, EventStreamMessage
 
 __all__ = ["BedrockStreamDecoder"]
@@ -75,11 +75,7 @@ class BedrockStreamDecoder:
         """End of the byte stream; ``APIConnectionError`` if the ``metadata`` event never came."""
         self._held.raise_if_held()
         if not self._finished:
-            raise APIConnectionError(
-                f"{self._endpoint.provider} closed the stream before it finished",
-                provider=self._endpoint.provider,
-                model=self._endpoint.model,
-            )
+            raise truncated(self._endpoint)
         return []
 
     def _messages(self, messages: list[EventStreamMessage]) -> list[Chunk]:

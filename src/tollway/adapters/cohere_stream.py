@@ -20,9 +20,8 @@ from typing import Any
 
 import orjson
 
-from tollway.adapters.base import Endpoint, HeldError
+from tollway.adapters.base import Endpoint, HeldError, truncated
 from tollway.errors import (
-    APIConnectionError,
     AuthenticationError,
     BadGatewayError,
     BadRequestError,
@@ -178,10 +177,7 @@ class CohereStreamDecoder:
         chunks = [] if self._done else self._events(self._sse.flush())
         self._held.raise_if_held()
         if not self._finished:
-            provider = self._endpoint.provider
-            raise APIConnectionError(
-                f"{provider} closed the stream before it finished", provider=provider, model=self._endpoint.model
-            )
+            raise truncated(self._endpoint)
         return chunks
 
     def _events(self, events: list[ServerSentEvent]) -> list[Chunk]:

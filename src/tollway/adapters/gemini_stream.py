@@ -16,7 +16,7 @@ from typing import Any
 
 import orjson
 
-from tollway.adapters.base import Endpoint, HeldError
+from tollway.adapters.base import Endpoint, HeldError, truncated
 from tollway.adapters.gemini_response import (
     finish_reason,
     google_error,
@@ -25,7 +25,7 @@ from tollway.adapters.gemini_response import (
     provider_fields,
     read_parts,
 )
-from tollway.errors import APIConnectionError, BadGatewayError, TollwayError
+from tollway.errors import BadGatewayError, TollwayError
 from tollway.sse import ServerSentEvent, SSEDecoder
 
 __all__ = ["GeminiStreamDecoder"]
@@ -69,11 +69,7 @@ class GeminiStreamDecoder:
         chunks = self._events(self._sse.flush())
         self._held.raise_if_held()
         if not self._finished:
-            raise APIConnectionError(
-                f"{self._endpoint.provider} closed the stream before it finished",
-                provider=self._endpoint.provider,
-                model=self._endpoint.model,
-            )
+            raise truncated(self._endpoint)
         if self._raw_usage:
             chunks.append({**self._shell(), "choices": [], "usage": self.usage})
         return chunks

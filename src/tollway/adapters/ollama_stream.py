@@ -15,7 +15,7 @@ from typing import Any
 
 import orjson
 
-from tollway.adapters.base import Endpoint, HeldError
+from tollway.adapters.base import Endpoint, HeldError, truncated
 from tollway.adapters.ollama import (
     METRIC_FIELDS,
     created_timestamp,
@@ -25,7 +25,7 @@ from tollway.adapters.ollama import (
     openai_usage,
 )
 from tollway.adapters.openai import error_from_payload
-from tollway.errors import APIConnectionError, BadGatewayError, TollwayError
+from tollway.errors import BadGatewayError, TollwayError
 
 __all__ = ["OllamaStreamDecoder"]
 
@@ -75,10 +75,7 @@ class OllamaStreamDecoder:
             self._held.raise_if_held()
         self._buffer.clear()
         if not self._done:
-            provider = self._endpoint.provider
-            raise APIConnectionError(
-                f"{provider} closed the stream before it finished", provider=provider, model=self._endpoint.model
-            )
+            raise truncated(self._endpoint)
         return chunks
 
     def _lines(self, lines: list[bytes]) -> list[dict[str, Any]]:

@@ -17,9 +17,9 @@ from typing import Any
 
 import orjson
 
-from tollway.adapters.base import Endpoint, HeldError
+from tollway.adapters.base import Endpoint, HeldError, truncated
 from tollway.adapters.openai import copy_reasoning_field, error_from_payload, normalise_usage
-from tollway.errors import APIConnectionError, BadGatewayError, TollwayError
+from tollway.errors import BadGatewayError, TollwayError
 from tollway.sse import ServerSentEvent, SSEDecoder
 
 __all__ = ["OpenAIStreamDecoder"]
@@ -67,12 +67,7 @@ class OpenAIStreamDecoder:
         if not self._done:
             # Some vendors end without [DONE]; a stream where every choice finished is complete all the same.
             if not self._finished or not all(self._finished.values()):
-                provider = self._endpoint.provider
-                raise APIConnectionError(
-                    f"{provider} closed the stream before it finished",
-                    provider=provider,
-                    model=self._endpoint.model,
-                )
+                raise truncated(self._endpoint)
             chunks.extend(self._final())
         return chunks
 
