@@ -384,3 +384,18 @@ async def test_streams_release_their_slot_and_record_time_to_first_token(shared_
     assert stats.rpm_used == 3
     assert stats.latency is not None
     await router.aclose()
+
+
+async def test_rerank_is_routed_with_retries(cohere_fake: Any) -> None:
+    model_list = [
+        entry("rerank", "cohere/rerank-v3.5", id="co", api_base=cohere_fake.url, api_key="co-key"),
+    ]
+    router = Router(model_list, environ={}, num_retries=1)
+    cohere_fake.script(Reply.error(503, "busy", headers={"retry-after": "0"}), route="rerank")
+    ranked = await router.arerank("rerank", "capital of France", ["Paris is the capital.", "Bananas."], top_n=1)
+    assert len(ranked.results) == 1
+    assert ranked.results[0].index == 0
+    assert ranked.meta is not None
+    assert ranked.meta.deployment_id == "co"
+    assert ranked.meta.attempts == 2  # the 503 was retried
+    await router.aclose()

@@ -21,7 +21,6 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from tollway._version import __version__
-from tollway.client import Client
 from tollway.errors import NotFoundError, TollwayError
 from tollway.proxy.auth import Authenticator
 from tollway.proxy.body import check_overrides, parse_json, read_body
@@ -67,9 +66,8 @@ def create_app(
     if router is None:
         model_list = list(config.model_list) or default_model_list(env)
         router = Router(model_list, environ=env, **dict(config.router_settings))
-    rerank_client = Client(environ=env)
     auth = Authenticator(settings.master_key)
-    openai = OpenAIRoutes(router, max_body_bytes=settings.max_body_bytes, rerank_client=rerank_client)
+    openai = OpenAIRoutes(router, max_body_bytes=settings.max_body_bytes)
     health = HealthRoutes(router, redis_url=settings.redis_url)
     metrics = GatewayMetrics(router)
     public = {"/health/liveliness", "/health/readiness", "/openapi.json", "/docs"}
@@ -108,7 +106,6 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         yield
-        await rerank_client.aclose()
         if owned:
             await router.aclose()
 

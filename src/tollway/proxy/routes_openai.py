@@ -5,7 +5,6 @@ Each handler parses (``body``), calls the router, serialises (``responses``); bo
 
 from __future__ import annotations
 
-import fnmatch
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -14,7 +13,6 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
-from tollway.client import Client
 from tollway.errors import BadRequestError, NotFoundError
 from tollway.proxy.body import check_chat, check_overrides, parse_json, read_body, require_string
 from tollway.proxy.responses import SSEResponse, json_response, meta_headers, relay, result_response
@@ -31,10 +29,9 @@ _LEGACY_ONLY = ("echo", "suffix", "best_of", "logprobs")
 class OpenAIRoutes:
     """Handlers for the OpenAI routes over one ``Router`` (each is ``(request, request_id) -> Response``)."""
 
-    def __init__(self, router: Router, *, max_body_bytes: int, rerank_client: Client) -> None:
+    def __init__(self, router: Router, *, max_body_bytes: int) -> None:
         self._router = router
         self._limit = max_body_bytes
-        self._rerank_client = rerank_client
         self._created = int(time.time())
 
     async def _body(self, request: Request) -> dict[str, Any]:
@@ -105,27 +102,15 @@ class OpenAIRoutes:
         return result_response(result._data, result.meta, request_id)
 
     async def rerank(self, request: Request, request_id: str) -> Response:
-        """``POST /rerank`` (Cohere's shape) on the first deployment of the group (the Router has no rerank)."""
+        """``POST /rerank`` (Cohere's shape, for Cohere, Voyage and Jina deployments), routed like chat."""
         body = await self._body(request)
         model = require_string(body, "model")
         check_overrides(body)
-        target, params = self._rerank_target(model)
+        del body["model"]
         query = body.pop("query", None)
         documents = body.pop("documents", None)
-        del body["model"]
-        result = await self._rerank_client.arerank(target, query, documents, **params, **body)
+        result = await self._router.arerank(model, query, documents, **body)
         return result_response(result._data, result.meta, request_id)
-
-    def _rerank_target(self, model: str) -> tuple[str, Mapping[str, Any]]:
-        for deployment in self._router.deployments:
-            pattern = deployment.model_name
-            if pattern == model or ("*" in pattern and fnmatch.fnmatchcase(model, pattern)):
-                target = deployment.model
-                if "*" in target:
-                    prefix = target.split("*", 1)[0]
-                    target = model if model.startswith(prefix) else prefix + model.rsplit("/", 1)[-1]
-                return target, deployment.call_params
-        raise NotFoundError(f"no model group named {model!r} in this gateway", model=model, param="model")
 
     async def models(self, request: Request, request_id: str) -> Response:
         """``GET /models``: the model groups, in OpenAI's list shape."""

@@ -19,12 +19,12 @@ from tollway.router.fallbacks import FallbackPlan
 from tollway.router.retry_policy import RouterRetryPolicy
 from tollway.router.state import RouterState
 from tollway.streaming import AsyncCompletionStream
-from tollway.types import ChatCompletion, EmbeddingResponse, ResponseMeta
+from tollway.types import ChatCompletion, EmbeddingResponse, RerankResponse, ResponseMeta
 
 __all__ = ["Attempt", "RouterLoop"]
 
 # The answer of one deployment call: a whole response or a stream (primed: its first chunk is in).
-Answer = ChatCompletion | EmbeddingResponse | AsyncCompletionStream
+Answer = ChatCompletion | EmbeddingResponse | RerankResponse | AsyncCompletionStream
 Call = Callable[[Deployment], Awaitable[Answer]]
 # pick(group, deployments, tags, avoid): choose and reserve a deployment, preferring ones not in ``avoid``.
 Pick = Callable[[str, Sequence[Deployment], frozenset[str], frozenset[str]], Awaitable[Deployment | None]]

@@ -27,7 +27,7 @@ from tollway.router.response_cache import ResponseCache
 from tollway.router.state import RouterState
 from tollway.router.strategies import choose
 from tollway.streaming import AsyncCompletionStream, CompletionStream
-from tollway.types import ChatCompletion, EmbeddingResponse
+from tollway.types import ChatCompletion, EmbeddingResponse, RerankResponse
 
 __all__ = ["Router"]
 
@@ -113,6 +113,16 @@ class Router:
         assert isinstance(answer, EmbeddingResponse)
         return answer
 
+    async def arerank(self, model: str, query: str, documents: list[Any], **params: Any) -> RerankResponse:
+        """Documents ranked by a deployment of the group ``model`` (Cohere's shape; retries and fallbacks apply)."""
+        answer = await self._route(model, {"query": query, "documents": documents, **params}, self._rerank)
+        assert isinstance(answer, RerankResponse)
+        return answer
+
+    def rerank(self, model: str, query: str, documents: list[Any], **params: Any) -> RerankResponse:
+        """Blocking ``arerank``."""
+        return self._thread.run(self.arerank(model, query, documents, **params))
+
     def embedding(self, model: str, input: Any, **params: Any) -> EmbeddingResponse:
         """Blocking ``aembedding``."""
         return self._thread.run(self.aembedding(model, input, **params))
@@ -186,6 +196,13 @@ class Router:
         inputs = params.get("input")
         rest = {k: v for k, v in params.items() if k != "input"}
         return await self._client.aembedding(target, inputs, **deployment.call_params, **rest, num_retries=0)
+
+    async def _rerank(self, deployment: Deployment, model: str, params: dict[str, Any]) -> Answer:
+        target = _expand(deployment.model, model) if _wildcard(deployment.model) else deployment.model
+        rest = {k: v for k, v in params.items() if k not in ("query", "documents")}
+        return await self._client.arerank(
+            target, params["query"], params["documents"], **deployment.call_params, **rest, num_retries=0
+        )
 
     async def _pick(
         self, group: str, deployments: Sequence[Deployment], tags: frozenset[str], avoid: frozenset[str]
