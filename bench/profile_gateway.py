@@ -1,6 +1,7 @@
 """Where the gateway's CPU goes: cProfile (or plain timing) of in-process requests through ``create_app``.
 
 Usage: python bench/profile_gateway.py [--which chat|stream] [--requests 3000] [--top 30] [--time]
+       [--store none|sqlite] [--virtual-key]
 
 Starts ``fake_upstream.py`` in a subprocess (pinned to core 1 when possible; this process pins itself to core 0),
 builds the app exactly as ``bench/gateway.py`` does (one ``openai/gpt-4o-mini`` deployment, a master key) and
@@ -20,6 +21,7 @@ import pstats
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -39,7 +41,7 @@ def start_upstream() -> tuple[subprocess.Popen[str], int]:
     return proc, int(line.rsplit(":", 1)[1].strip())
 
 
-def build_app(port: int) -> Any:
+def build_app(port: int, database_url: str | None = None, spool: str = ".tollway/spool") -> Any:
     from tollway.proxy.app import create_app
     from tollway.proxy.gateway_config import GatewayConfig
 
@@ -51,10 +53,25 @@ def build_app(port: int) -> Any:
             "api_key": "upstream-key",
         },
     }
-    return create_app(GatewayConfig(model_list=(model,), master_key=KEY))
+    settings = {"spend_spool_dir": spool}
+    return create_app(GatewayConfig(model_list=(model,), master_key=KEY, database_url=database_url, settings=settings))
 
 
-async def call(app: Any, body: bytes) -> int:
+async def virtual_key(app: Any) -> str:
+    """A virtual key with limits and a budget that every request checks but never reaches."""
+    from decimal import Decimal
+
+    from tollway.governance.keys import generate_key, hash_key, key_name
+    from tollway.governance.records import KeyRecord, Limits
+
+    key = generate_key()
+    limits = Limits(max_budget=Decimal(10**6), rpm_limit=10**8, tpm_limit=10**11)
+    record = KeyRecord(token_hash=hash_key(key), key_name=key_name(key), limits=limits)
+    await app.state.governance.stores.keys.create(record)
+    return key
+
+
+async def call(app: Any, body: bytes, key: str = KEY) -> int:
     """One POST /v1/chat/completions through the ASGI app; returns the status, checks a body came back."""
     scope = {
         "type": "http",
@@ -69,7 +86,7 @@ async def call(app: Any, body: bytes) -> int:
         "headers": [
             (b"host", b"127.0.0.1"),
             (b"content-type", b"application/json"),
-            (b"authorization", b"Bearer " + KEY.encode()),
+            (b"authorization", b"Bearer " + key.encode()),
             (b"content-length", str(len(body)).encode()),
         ],
         "client": ("127.0.0.1", 50000),
@@ -99,24 +116,33 @@ async def call(app: Any, body: bytes) -> int:
     return status
 
 
-async def run(port: int, which: str, requests: int, top: int, timed: bool) -> None:
-    app = build_app(port)
+async def run(port: int, args: argparse.Namespace) -> None:
+    with tempfile.TemporaryDirectory() as scratch:
+        database = f"sqlite:///{scratch}/tollway.db" if args.store == "sqlite" else None
+        app = build_app(port, database, f"{scratch}/spool")
+        async with app.router.lifespan_context(app):
+            key = await virtual_key(app) if args.virtual_key else KEY
+            await measure(app, key, args)
+
+
+async def measure(app: Any, key: str, args: argparse.Namespace) -> None:
+    which, requests = args.which, args.requests
     body = STREAM if which == "stream" else CHAT
     for _ in range(300):
-        await call(app, body)
-    if timed:
+        await call(app, body, key)
+    if args.time:
         for _ in range(3):
             started = time.process_time()
             for _ in range(requests):
-                await call(app, body)
+                await call(app, body, key)
             print(f"{which}: {(time.process_time() - started) / requests * 1e6:.1f} CPU µs per request")
         return
     profiler = cProfile.Profile()
     profiler.enable()
     for _ in range(requests):
-        await call(app, body)
+        await call(app, body, key)
     profiler.disable()
-    report(profiler, which, requests, top)
+    report(profiler, which, requests, args.top)
 
 
 def report(profiler: cProfile.Profile, which: str, requests: int, top: int) -> None:
@@ -149,6 +175,8 @@ def main() -> int:
     parser.add_argument("--requests", type=int, default=3000)
     parser.add_argument("--top", type=int, default=30)
     parser.add_argument("--time", action="store_true", help="CPU µs per request instead of a profile")
+    parser.add_argument("--store", choices=("none", "sqlite"), default="none", help="run with a SQLite store")
+    parser.add_argument("--virtual-key", action="store_true", help="call with a virtual key (needs --store)")
     args = parser.parse_args()
     if shutil.which("taskset") and (os.cpu_count() or 1) > 1:
         os.sched_setaffinity(0, {0})
@@ -160,7 +188,7 @@ def main() -> int:
             runner: Any = uvloop.run
         except ImportError:
             runner = asyncio.run
-        runner(run(port, args.which, args.requests, args.top, args.time))
+        runner(run(port, args))
     finally:
         proc.terminate()
         proc.wait(10)

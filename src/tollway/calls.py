@@ -134,9 +134,23 @@ def split_params(
     return request, options
 
 
-def plan_call(model: str, params: Mapping[str, Any], fields: Mapping[str, Any], settings: ClientSettings) -> Call:
+# Endpoints kept per EndpointCache: a gateway calls a handful of deployments, each with the same key and base URL.
+_MAX_CACHED_ENDPOINTS = 256
+
+# A client's cache of built endpoints (see ``plan_call``): key → endpoint.
+EndpointCache = dict[tuple[str, str, str, str, str | None, bool], Endpoint]
+
+
+def plan_call(
+    model: str,
+    params: Mapping[str, Any],
+    fields: Mapping[str, Any],
+    settings: ClientSettings,
+    endpoints: EndpointCache | None = None,
+) -> Call:
     """Resolve ``model`` and ``params`` into a ``Call``; ``fields`` are the operation's own request fields
-    (``messages``, ``input``, ``query``...), already checked by the caller."""
+    (``messages``, ``input``, ``query``...), already checked by the caller. ``endpoints`` keeps endpoints built
+    from explicit ``api_key`` and ``api_base`` for reuse by later calls (a router's deployments)."""
     if not isinstance(model, str) or not model:
         raise BadRequestError("'model' is required and must be a non-empty string", param="model")
     spec, upstream_model = resolve_model(model, params.get("custom_llm_provider"))
@@ -148,7 +162,7 @@ def plan_call(model: str, params: Mapping[str, Any], fields: Mapping[str, Any], 
         # Any model can be mocked; the answer keeps the requested model's name.
         spec = resolve_model("mock/" + upstream_model)[0]
         request["mock_response"] = options.mock_response
-    endpoint = _endpoint(spec, upstream_model, options, settings)
+    endpoint = _cached_endpoint(spec, upstream_model, options, settings, endpoints)
     retry = settings.retry if options.num_retries is None else RetryPolicy(num_retries=options.num_retries)
     timeouts = settings.timeouts if options.timeout is None else Timeouts.of(options.timeout)
     try:
@@ -166,6 +180,35 @@ def first_env(environ: Mapping[str, str], names: tuple[str, ...]) -> str | None:
         if value:
             return value
     return None
+
+
+def _cached_endpoint(
+    spec: ProviderSpec,
+    model: str,
+    options: CallOptions,
+    settings: ClientSettings,
+    endpoints: EndpointCache | None,
+) -> Endpoint:
+    """``_endpoint``, reused when the call names its key and base URL and nothing else per call: such an endpoint
+    depends on the call's options alone (no environment read), and every field of it is read-only."""
+    api_key, api_base = options.api_key, options.api_base
+    if (
+        endpoints is None
+        or not api_key
+        or not api_base
+        or options.extra_headers
+        or options.extra_body
+        or options.provider_params
+    ):
+        return _endpoint(spec, model, options, settings)
+    drop = settings.drop_params if options.drop_params is None else options.drop_params
+    key = (spec.name, model, api_base, api_key, options.api_version, bool(drop))
+    endpoint = endpoints.get(key)
+    if endpoint is None or endpoint.quirks is not spec.quirks:
+        if len(endpoints) >= _MAX_CACHED_ENDPOINTS:
+            endpoints.clear()
+        endpoint = endpoints[key] = _endpoint(spec, model, options, settings)
+    return endpoint
 
 
 def _endpoint(spec: ProviderSpec, model: str, options: CallOptions, settings: ClientSettings) -> Endpoint:

@@ -37,6 +37,9 @@ def _parser() -> argparse.ArgumentParser:
     from tollway.proxy.config_cli import add_config_commands
 
     add_config_commands(commands)
+    from tollway.storage.db_cli import add_db_commands
+
+    add_db_commands(commands)
     return parser
 
 
@@ -58,7 +61,7 @@ def _serve(config_path: str | None, host: str, port: int, workers: int, *, dev: 
             config = _load_config(config_path)
         if config.master_key is None and not dev:
             config = _with_generated_key(config)
-        serve(config, host, port, workers, dev=dev)
+        serve(_with_database(config), host, port, workers, dev=dev)
     except (StartupError, TollwayError, OSError) as exc:
         print(f"tollway serve: {exc}", file=sys.stderr)
         return 1
@@ -85,6 +88,19 @@ def _with_generated_key(config: GatewayConfig) -> GatewayConfig:
     else:
         print(f"tollway: using the master key saved in ./{KEY_FILE}", file=sys.stderr)
     return dataclasses.replace(config, master_key=key)
+
+
+def _with_database(config: GatewayConfig) -> GatewayConfig:
+    """No database configured: keys, teams, customers and spend go to SQLite in the working directory."""
+    import dataclasses
+    import os
+    from pathlib import Path
+
+    from tollway.storage.database import database_url
+
+    if config.database_url is not None:
+        return config
+    return dataclasses.replace(config, database_url=database_url(os.environ, Path.cwd()))
 
 
 def _load_config(path: str) -> GatewayConfig:
@@ -153,7 +169,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "serve":
         return _serve(args.config, args.host, args.port, args.workers, dev=args.dev)
-    if args.command == "config":
+    if args.command in ("config", "db"):
         status: int = args.handler(args)
         return status
     if args.command == "prices":

@@ -16,7 +16,7 @@ from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
 from typing import Any, TypeVar
 
 from tollway.adapters.base import FanOutEmbeddings
-from tollway.calls import Call, ClientSettings, plan_call
+from tollway.calls import Call, ClientSettings, EndpointCache, plan_call
 from tollway.credentials import CredentialResolver
 from tollway.errors import BadRequestError, Timeout, TollwayError
 from tollway.http import HttpRequest, HttpResponse
@@ -59,6 +59,9 @@ class Client:
         self._transport_factory = transport_factory or _default_transport
         self._transports: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _PoolEntry] = weakref.WeakKeyDictionary()
         self._resolvers: dict[str, CredentialResolver] = {}
+        self._endpoints: EndpointCache = {}
+        # Timeouts of a non-streamed call without the read timeout (see ``_fetch``), per Timeouts value.
+        self._whole_timeouts: dict[Timeouts, Timeouts] = {}
         self._mock: Transport | None = None
         self._thread = LoopThread()
 
@@ -126,7 +129,7 @@ class Client:
         fields: dict[str, Any],
         check: Callable[[dict[str, Any]], None] | None = None,
     ) -> Call:
-        call = plan_call(model, params, fields, self._settings)
+        call = plan_call(model, params, fields, self._settings, self._endpoints)
         if check is not None:
             check(call.request)  # before any credential I/O: a malformed request costs nothing
         if call.spec.credentials is None or call.mock:
@@ -171,10 +174,10 @@ class Client:
             await asyncio.sleep(delay)
             attempt += 1
 
-    async def _send(self, call: Call, http: HttpRequest) -> TransportResponse:
+    async def _send(self, call: Call, http: HttpRequest, timeouts: Timeouts | None = None) -> TransportResponse:
         """Send and return the open response when it is a success; map any other status through the adapter."""
         transport = await self._transport(call)
-        response = await transport.send(http, call.timeouts)
+        response = await transport.send(http, timeouts or call.timeouts)
         if 200 <= response.status < 300:
             return response
         try:
@@ -187,7 +190,7 @@ class Client:
         """A whole successful answer, within the call's total timeout."""
         try:
             async with asyncio.timeout(call.timeouts.total):
-                response = await self._send(call, http)
+                response = await self._send(call, http, self._whole(call.timeouts))
                 try:
                     body = await response.read()
                 finally:
@@ -195,6 +198,19 @@ class Client:
         except TimeoutError:
             raise _timeout(call) from None
         return HttpResponse(response.status, response.headers, body)
+
+    def _whole(self, timeouts: Timeouts) -> Timeouts:
+        """The timeouts to send a non-streamed call with. When the total (enforced around the whole exchange by
+        ``_fetch``) is no longer than the read timeout, no gap between reads can outlast it: the transport then
+        needs no read timer, which aiohttp would re-arm on every packet received."""
+        whole = self._whole_timeouts.get(timeouts)
+        if whole is None:
+            redundant = timeouts.total is not None and (timeouts.read is None or timeouts.total <= timeouts.read)
+            whole = dataclasses.replace(timeouts, read=None) if redundant else timeouts
+            if len(self._whole_timeouts) >= 64:
+                self._whole_timeouts.clear()
+            self._whole_timeouts[timeouts] = whole
+        return whole
 
     def _meta(
         self, call: Call, attempts: int, headers: dict[str, str], usage: Mapping[str, Any] | None = None

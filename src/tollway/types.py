@@ -313,7 +313,7 @@ class _Response(OpenAIObject):
     __slots__ = ("_meta",)
 
     def __init__(self, data: dict[str, Any], meta: ResponseMeta | None = None) -> None:
-        super().__init__(data)
+        self._data = data  # OpenAIObject.__init__, inlined: one of these is built per streamed chunk
         self._meta = meta
 
     @property

@@ -55,8 +55,8 @@ def _wait_ready(url: str, process: subprocess.Popen[str]) -> None:
         time.sleep(0.05)
 
 
-def test_serve_dev_subprocess_answers() -> None:
-    with serving("--dev") as (url, stderr):
+def test_serve_dev_subprocess_answers(tmp_path: Path) -> None:
+    with serving("--dev", cwd=str(tmp_path)) as (url, stderr):
         body = {"model": "mock/demo", "messages": [{"role": "user", "content": "hi"}]}
         assert httpx.post(url + "/v1/chat/completions", json=body).status_code == 200
     err = stderr[0]
@@ -64,14 +64,23 @@ def test_serve_dev_subprocess_answers() -> None:
     assert url in err
 
 
-def test_serve_two_workers_with_master_key() -> None:
+def test_serve_two_workers_with_master_key(tmp_path: Path) -> None:
     key = "sk-serve-test-key-0123456789"
     env = {**os.environ, "TOLLWAY_MASTER_KEY": key}
-    with serving("--workers", "2", env=env) as (url, stderr):
+    # Its store: SQLite in the working directory, migrated once although two workers start together.
+    with serving("--workers", "2", env=env, cwd=str(tmp_path)) as (url, stderr):
         assert httpx.get(url + "/v1/models").status_code == 401
         models = httpx.get(url + "/v1/models", headers={"authorization": f"Bearer {key}"}).json()
         assert [m["id"] for m in models["data"]] == ["mock/*"]
+        made = httpx.post(url + "/key/generate", json={"key_alias": "w"}, headers={"authorization": f"Bearer {key}"})
+        virtual = made.json()["key"]
+        body = {"model": "mock/demo", "messages": [{"role": "user", "content": "hi"}]}
+        for _ in range(4):  # both workers, whichever answers, know the key (from the shared database)
+            answer = httpx.post(url + "/v1/chat/completions", json=body, headers={"authorization": f"Bearer {virtual}"})
+            assert answer.status_code == 200
     assert key not in stderr[0]
+    assert "store: sqlite" in stderr[0]
+    assert (tmp_path / "tollway.db").exists()
 
 
 def test_bare_serve_generates_a_master_key_once_and_requires_it(tmp_path: Path) -> None:

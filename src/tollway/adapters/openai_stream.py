@@ -20,7 +20,7 @@ import orjson
 from tollway.adapters.base import Endpoint, HeldError, truncated
 from tollway.adapters.openai import copy_reasoning_field, error_from_payload, normalise_usage
 from tollway.errors import BadGatewayError, TollwayError
-from tollway.sse import ServerSentEvent, SSEDecoder
+from tollway.sse import SSEDecoder
 
 __all__ = ["OpenAIStreamDecoder"]
 
@@ -52,17 +52,17 @@ class OpenAIStreamDecoder:
         if self._done:
             return []  # like openai-python, nothing after [DONE] is read
         try:
-            events = self._sse.feed(data)
+            payloads = self._sse.feed_data(data)
         except ValueError as exc:
             raise self._bad_gateway(str(exc), data) from None
-        return self._events(events)
+        return self._events(payloads)
 
     def close(self) -> list[dict[str, Any]]:
         """End of the byte stream: the held usage chunk, or ``APIConnectionError`` when the stream was cut."""
         self._held.raise_if_held()
         chunks: list[dict[str, Any]] = []
         if not self._done:
-            chunks = self._events(self._sse.flush())
+            chunks = self._events(self._sse.flush_data())
             self._held.raise_if_held()
         if not self._done:
             # Some vendors end without [DONE]; a stream where every choice finished is complete all the same.
@@ -71,20 +71,20 @@ class OpenAIStreamDecoder:
             chunks.extend(self._final())
         return chunks
 
-    def _events(self, events: list[ServerSentEvent]) -> list[dict[str, Any]]:
+    def _events(self, payloads: list[bytes]) -> list[dict[str, Any]]:
         chunks: list[dict[str, Any]] = []
-        for event in events:
+        for payload in payloads:
             if self._done:
                 break
-            text = event.data.strip()
-            if not text:
+            data = payload.strip()
+            if not data:
                 continue
-            if text.startswith("[DONE]"):
+            if data.startswith(b"[DONE]"):
                 self._done = True
                 chunks.extend(self._final())
                 break
             try:
-                chunk = self._chunk(text)
+                chunk = self._chunk(data)
             except TollwayError as exc:
                 self._held.hold(exc, chunks)
                 break
@@ -92,17 +92,20 @@ class OpenAIStreamDecoder:
                 chunks.append(chunk)
         return chunks
 
-    def _chunk(self, text: str) -> dict[str, Any] | None:
+    def _chunk(self, data: bytes) -> dict[str, Any] | None:
         """One data payload as a chunk to emit, or None when it only carried usage (emitted at the end)."""
         try:
-            chunk = orjson.loads(text)
+            chunk = orjson.loads(data)  # bytes straight to orjson: no text decoding on the way
         except orjson.JSONDecodeError:
-            raise self._bad_gateway(f"sent a stream event that is not JSON: {text[:200]!r}", text) from None
+            chunk = _load_text(data)
+            if chunk is None:
+                text = data.decode("utf-8", errors="replace")
+                raise self._bad_gateway(f"sent a stream event that is not JSON: {text[:200]!r}", data) from None
         if not isinstance(chunk, dict):
-            raise self._bad_gateway("sent a stream event that is not a JSON object", text)
+            raise self._bad_gateway("sent a stream event that is not a JSON object", data)
         if chunk.get("error"):
             # openai-python raises for any data object with a truthy "error" key (_streaming.py); so do we.
-            raise error_from_payload(chunk["error"], self._endpoint, body=text.encode())
+            raise error_from_payload(chunk["error"], self._endpoint, body=data)
         choices = chunk.get("choices")
         if not isinstance(choices, list):
             choices = chunk["choices"] = []
@@ -114,10 +117,21 @@ class OpenAIStreamDecoder:
             if not choices:
                 return None
             chunk["usage"] = None
-        for choice in choices:
-            if isinstance(choice, dict):
-                self._choice(choice)
+        self._choices(choices)
         return chunk
+
+    def _choices(self, choices: list[Any]) -> None:
+        if self._reasoning_field:
+            for choice in choices:
+                if isinstance(choice, dict):
+                    self._choice(choice)
+            return
+        finished = self._finished
+        for choice in choices:  # _choice inlined for the usual case without a reasoning field: once per token
+            if isinstance(choice, dict):
+                index = choice.get("index")
+                if isinstance(index, int):
+                    finished[index] = finished.get(index, False) or bool(choice.get("finish_reason"))
 
     def _choice(self, choice: dict[str, Any]) -> None:
         index = choice.get("index")
@@ -139,7 +153,16 @@ class OpenAIStreamDecoder:
         held, self._usage_chunk = self._usage_chunk, None
         return [held] if held is not None else []
 
-    def _bad_gateway(self, problem: str, data: str | bytes) -> BadGatewayError:
+    def _bad_gateway(self, problem: str, data: bytes) -> BadGatewayError:
         provider = self._endpoint.provider
-        body = data.encode() if isinstance(data, str) else data
-        return BadGatewayError(f"{provider} {problem}", provider=provider, model=self._endpoint.model, body=body)
+        return BadGatewayError(f"{provider} {problem}", provider=provider, model=self._endpoint.model, body=data)
+
+
+def _load_text(data: bytes) -> Any:
+    """The payload parsed as text with invalid UTF-8 replaced (U+FFFD), as a text decoder would have read it;
+    None when it is not JSON even so. orjson refuses invalid UTF-8 in bytes, and a vendor's stray byte must not
+    fail a stream that a text-based client would accept."""
+    try:
+        return orjson.loads(data.decode("utf-8", errors="replace").strip())
+    except orjson.JSONDecodeError:
+        return None

@@ -209,6 +209,20 @@ def compute_cost(
     price for them: a missing price is unknown, never zero.
     """
     flat = price.for_input_tokens(input_tokens)
+    if (
+        flat.input is not None
+        and flat.output is not None
+        and flat.request is None
+        and not (
+            cache_read_tokens
+            or cache_write_tokens
+            or reasoning_tokens
+            or audio_input_tokens
+            or audio_output_tokens
+            or web_searches
+        )
+    ):
+        return _plain_cost(flat.input, flat.output, price, (input_tokens, output_tokens), estimated=estimated)
     counts = (
         cache_read_tokens,
         cache_write_tokens,
@@ -242,4 +256,26 @@ def compute_cost(
         model_id=price.model_id,
         estimated=estimated,
         unpriced=unpriced,
+    )
+
+
+def _plain_cost(
+    input_rate: Decimal, output_rate: Decimal, price: Price, tokens: tuple[int, int], *, estimated: bool
+) -> Cost:
+    """``compute_cost`` of a call with only plain input and output tokens (most calls), without the general
+    split: the same parts, sums and Decimal operations in the same order, so the result is identical."""
+    input_amount = input_rate * max(tokens[0], 0)
+    output_amount = output_rate * max(tokens[1], 0)
+    input_side = ZERO + input_amount
+    output_side = ZERO + output_amount
+    return Cost(
+        total=input_side + output_side + ZERO,
+        input=input_side,
+        output=output_side,
+        units=ZERO,
+        parts=(("input", input_amount), ("output", output_amount)),
+        source=price.source,
+        provider_id=price.provider_id,
+        model_id=price.model_id,
+        estimated=estimated,
     )

@@ -178,7 +178,11 @@ def _thinking(body: Mapping[str, Any], request: dict[str, Any]) -> None:
     _require(isinstance(output, dict), "must be an object", "output_config")
     effort = output.get("effort")
     if effort is not None:
-        _require(effort in _EFFORTS, f"must be one of {', '.join(sorted(_EFFORTS))}", "output_config.effort")
+        _require(
+            isinstance(effort, str) and effort in _EFFORTS,
+            f"must be one of {', '.join(sorted(_EFFORTS))}",
+            "output_config.effort",
+        )
         request["reasoning_effort"] = effort
     fmt = output.get("format")
     if fmt is not None:
@@ -212,6 +216,8 @@ def _messages(body: Mapping[str, Any]) -> list[dict[str, Any]]:
             out.extend(_user(blocks, where, plain=isinstance(content, str)))
         else:
             out.append(_assistant(blocks, where))
+    # Empty content lists translate to no message at all: refused here, not an IndexError further on (a 500).
+    _require(bool(out), "all messages have empty content", "messages")
     _top_cache_control(body.get("cache_control"), out)
     return out
 
@@ -418,7 +424,10 @@ def _tools(body: Mapping[str, Any], request: dict[str, Any]) -> None:
         _require(isinstance(name, str) and bool(name), "Field required", "tool_choice.name")
         request["tool_choice"] = {"type": "function", "function": {"name": name}}
     else:
-        _require(kind in _TOOL_CHOICES, "must be one of auto, any, tool, none", "tool_choice.type")
+        # A str check first: a list or dict type is unhashable (a TypeError, a 500).
+        _require(
+            isinstance(kind, str) and kind in _TOOL_CHOICES, "must be one of auto, any, tool, none", "tool_choice.type"
+        )
         request["tool_choice"] = _TOOL_CHOICES[kind]
     if choice.get("disable_parallel_tool_use") and request.get("tools"):
         # OpenAI allows parallel_tool_calls only beside tools (§13.3).

@@ -7,45 +7,45 @@ the handler objects, so several apps (tests, workers) can live in one process.
 from __future__ import annotations
 
 import contextlib
-import importlib
 import os
-from collections.abc import AsyncIterator, Mapping
-from types import ModuleType
+from collections.abc import AsyncIterator, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
-import orjson
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
+from starlette.types import Receive, Scope, Send
 
 from tollway._version import __version__
-from tollway.errors import NotFoundError, TollwayError
+from tollway.errors import ServiceUnavailableError
+from tollway.governance.factory import open_governance
+from tollway.governance.service import Governance
+from tollway.governance.settings import GovernanceSettings, GovernanceSettingsError
 from tollway.proxy.auth import Authenticator
-from tollway.proxy.body import check_overrides, parse_json, read_body
+from tollway.proxy.clientside import ClientSide
 from tollway.proxy.defaults import default_model_list
+from tollway.proxy.estimate import DEFAULT_OUTPUT_ALLOWANCE, CostEstimator
+from tollway.proxy.gate import Gate
 from tollway.proxy.gateway_config import GatewayConfig
+from tollway.proxy.management import management_routes
 from tollway.proxy.metrics import GatewayMetrics, metrics_public
 from tollway.proxy.openapi import OpenAPIRoutes
 from tollway.proxy.responses import (
     Endpoint,
-    SSEResponse,
     Work,
-    error_body,
     guard,
     json_response,
-    meta_headers,
-    relay,
-    result_response,
 )
+from tollway.proxy.routes_anthropic import anthropic_routes
 from tollway.proxy.routes_health import HealthRoutes
 from tollway.proxy.routes_openai import OpenAIRoutes
-from tollway.proxy.settings import GatewaySettings
+from tollway.proxy.settings import GatewaySettings, StartupError
 from tollway.router import Router
-from tollway.streaming import AsyncCompletionStream
 
-__all__ = ["create_app"]
+__all__ = ["Gateway", "create_app"]
 
 
 def create_app(
@@ -63,12 +63,24 @@ def create_app(
     env = {**(os.environ if environ is None else environ), **config.environment}
     settings = GatewaySettings.from_config(config, dev=dev, environ=env)
     owned = router is None
+    model_list: Sequence[Mapping[str, Any]] | None = None
     if router is None:
-        model_list = list(config.model_list) or default_model_list(env)
-        router = Router(model_list, environ=env, **dict(config.router_settings))
+        entries = list(config.model_list) or default_model_list(env)
+        router = Router(entries, environ=env, **dict(config.router_settings))
+        model_list = entries
+    # Client-set api_base/api_key/... where the config allows them (only for a router built here: it is duplicated).
+    clientside = ClientSide.build(router, model_list=model_list, router_settings=config.router_settings, environ=env)
     auth = Authenticator(settings.master_key)
-    openai = OpenAIRoutes(router, max_body_bytes=settings.max_body_bytes)
-    health = HealthRoutes(router, redis_url=settings.redis_url)
+    gate = Gate(CostEstimator(router.deployments, output_allowance=_allowance(config.settings)))
+    governance_settings = _governance_settings(config, settings)
+    openai = OpenAIRoutes(
+        router,
+        max_body_bytes=settings.max_body_bytes,
+        body_timeout=settings.body_timeout,
+        clientside=clientside,
+        gate=gate,
+    )
+    health = HealthRoutes(router, redis_url=settings.redis_url, governance=lambda: gate.governance)
     metrics = GatewayMetrics(router)
     public = {"/health/liveliness", "/health/readiness", "/openapi.json", "/docs"}
     if metrics_public(config.settings):
@@ -100,24 +112,100 @@ def create_app(
             protected(openai.azure_embeddings, "embeddings"),
             methods=["POST"],
         ),
-        *_anthropic_routes(router, auth, settings.max_body_bytes, metrics),
+        *anthropic_routes(router, auth, settings, metrics, clientside=clientside, gate=gate),
+        *management_routes(
+            lambda: _running(gate.governance),
+            auth,
+            max_body_bytes=settings.max_body_bytes,
+            body_timeout=settings.body_timeout,
+            observer=metrics.route,
+        ),
     ]
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        yield
-        if owned:
-            await router.aclose()
+        governance = await open_governance(governance_settings) if governance_settings is not None else None
+        gate.governance = governance
+        auth.attach(governance)
+        app.state.governance = governance
+        try:
+            yield
+        finally:
+            gate.governance = None
+            auth.attach(None)
+            if governance is not None:
+                await governance.aclose()
+            await clientside.aclose()
+            if owned:
+                await router.aclose()
 
-    app = Starlette(
+    app = Gateway(
         routes=routes,
         lifespan=lifespan,
-        exception_handlers={HTTPException: _http_error},  # type: ignore[dict-item]
+        exception_handlers={HTTPException: _http_error},
     )
     app.state.settings = settings
     app.state.router = router
     app.state.metrics = metrics
+    app.state.governance = None
     return app
+
+
+def _running(governance: Governance | None) -> Governance:
+    """The running governance services, or 503 when the gateway runs without a database."""
+    if governance is None:
+        raise ServiceUnavailableError(
+            "this gateway runs without a database: set DATABASE_URL (or general_settings.database_url), or start it "
+            "with `tollway serve`, which defaults to SQLite in the working directory",
+            code="no_database",
+        )
+    return governance
+
+
+def _governance_settings(config: GatewayConfig, settings: GatewaySettings) -> GovernanceSettings | None:
+    """Governance runs when a database is configured (``tollway serve`` always configures one)."""
+    if settings.database_url is None:
+        return None
+    try:
+        return GovernanceSettings.from_config(
+            config.settings, database_url=settings.database_url, redis_url=settings.redis_url, cwd=Path.cwd()
+        )
+    except GovernanceSettingsError as error:
+        raise StartupError(str(error)) from None
+
+
+def _allowance(settings: Mapping[str, Any]) -> int:
+    """``general_settings.budget_output_tokens_estimate``: output tokens reserved when a request sets no limit."""
+    value = settings.get("budget_output_tokens_estimate")
+    return int(value) if isinstance(value, int | float) and value > 0 else DEFAULT_OUTPUT_ALLOWANCE
+
+
+class Gateway(Starlette):
+    """Starlette, with the POST routes of fixed paths (the model calls) dispatched by one dict lookup.
+
+    Those endpoints are ``guard``-wrapped, so they never raise: Starlette's middleware and route matching add
+    nothing for them but CPU (~6 µs a request). Everything else (other methods, paths with parameters, lifespan)
+    goes through Starlette unchanged.
+    """
+
+    def __init__(self, *, routes: list[BaseRoute], **kwargs: Any) -> None:
+        super().__init__(routes=routes, **kwargs)
+        self._fast: dict[str, Endpoint] = {
+            route.path: route.endpoint
+            for route in routes
+            if isinstance(route, Route) and route.methods == {"POST"} and "{" not in route.path
+        }
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Serve a fast route directly; anything else as Starlette would."""
+        if scope["type"] == "http" and scope["method"] == "POST":
+            endpoint = self._fast.get(scope["path"])
+            if endpoint is not None:
+                scope["app"] = self
+                response = await endpoint(Request(scope, receive, send))
+                await response(scope, receive, send)
+                return
+        await super().__call__(scope, receive, send)
 
 
 def _both(path: str, endpoint: Endpoint, method: str, *, v1_first: bool = False) -> list[BaseRoute]:
@@ -127,94 +215,11 @@ def _both(path: str, endpoint: Endpoint, method: str, *, v1_first: bool = False)
 
 
 async def _http_error(request: Request, exc: HTTPException) -> Response:
-    """Unknown paths and wrong methods in the OpenAI envelope rather than Starlette's plain text."""
+    """Unknown paths and wrong methods in the OpenAI envelope rather than Starlette's plain text (Anthropic's
+    envelope under ``/v1/messages``, where Anthropic's SDKs are the clients)."""
     kind = "not_found_error" if exc.status_code == 404 else "invalid_request_error"
     message = f"{request.method} {request.url.path}: {exc.detail}"
-    envelope = {"error": {"message": message, "type": kind, "param": None, "code": None}}
+    envelope: dict[str, Any] = {"error": {"message": message, "type": kind, "param": None, "code": None}}
+    if request.url.path == "/v1/messages" or request.url.path.startswith("/v1/messages/"):
+        envelope = {"type": "error", "error": {"type": kind, "message": message}}
     return json_response(envelope, exc.status_code, exc.headers)
-
-
-# -- Anthropic-compatible routes (only when tollway.proxy.anthropic_compat is importable) ------------------------
-
-
-def _anthropic_routes(router: Router, auth: Authenticator, limit: int, metrics: GatewayMetrics) -> list[BaseRoute]:
-    try:
-        compat = importlib.import_module("tollway.proxy.anthropic_compat")
-    except ImportError:
-        return []
-    messages = MessagesRoutes(router, compat, limit)
-
-    def on_error(exc: BaseException, request_id: str) -> Response:
-        status, body = messages.error(exc, request_id)
-        return json_response(body, status, {"x-request-id": request_id})
-
-    return [
-        Route(
-            "/v1/messages", guard(messages.create, auth, on_error, observer=metrics.route("messages")), methods=["POST"]
-        ),
-        Route("/v1/messages/count_tokens", guard(messages.count_tokens, auth, on_error), methods=["POST"]),
-    ]
-
-
-class MessagesRoutes:
-    """``POST /v1/messages`` over any backend: Anthropic in, OpenAI chat to the router, Anthropic out."""
-
-    def __init__(self, router: Router, compat: ModuleType, limit: int) -> None:
-        self._router = router
-        self._compat = compat
-        self._limit = limit
-
-    def error(self, exc: BaseException, request_id: str) -> tuple[int, dict[str, Any]]:
-        """Anthropic's error envelope (unexpected errors logged and reported as a 500 with the request id)."""
-        if isinstance(exc, TollwayError):
-            status, body = self._compat.anthropic_error(exc)
-            return int(status), dict(body)
-        status, openai_body = error_body(exc, request_id)
-        message = openai_body["error"]["message"]
-        return status, {"type": "error", "error": {"type": "api_error", "message": message}}
-
-    async def create(self, request: Request, request_id: str) -> Response:
-        """``POST /v1/messages``, streamed or not."""
-        body = parse_json(await read_body(request, self._limit))
-        check_overrides(body)
-        chat: dict[str, Any] = self._compat.anthropic_to_openai(body)
-        model = chat.pop("model")
-        if not self._anthropic_backend(model):
-            chat = self._compat.portable_request(chat)
-        result = await self._router.acompletion(model, chat.pop("messages"), **chat)
-        if isinstance(result, AsyncCompletionStream):
-            encoder = self._compat.AnthropicStreamEncoder(model)
-
-            def on_error(exc: TollwayError) -> bytes:
-                _, envelope = self._compat.anthropic_error(exc)
-                return b"event: error\ndata: " + orjson.dumps(envelope) + b"\n\n"
-
-            stream = relay(result, request_id, encode=encoder.encode, finish=encoder.finish, on_error=on_error)
-            return SSEResponse(stream, meta_headers(result.meta, request_id, cost=False), stream=result)
-        answer = self._compat.openai_to_anthropic(result._data, model)
-        return result_response(answer, result.meta, request_id)
-
-    async def count_tokens(self, request: Request, request_id: str) -> Response:
-        """``POST /v1/messages/count_tokens``."""
-        body = parse_json(await read_body(request, self._limit))
-        check_overrides(body)
-        model = body.get("model")
-        if isinstance(model, str) and model not in self._router.model_names and not self._wildcard_match(model):
-            raise NotFoundError(f"no model group named {model!r} in this gateway", model=model, param="model")
-        return json_response(self._compat.count_tokens(body), 200, {"x-request-id": request_id})
-
-    def _wildcard_match(self, model: str) -> bool:
-        import fnmatch
-
-        return any("*" in g and fnmatch.fnmatchcase(model, g) for g in self._router.model_names)
-
-    def _anthropic_backend(self, model: str) -> bool:
-        """Whether every deployment of ``model``'s group speaks Anthropic's API (thinking, top_k kept)."""
-        import fnmatch
-
-        matches = [
-            d
-            for d in self._router.deployments
-            if d.model_name == model or ("*" in d.model_name and fnmatch.fnmatchcase(model, d.model_name))
-        ]
-        return bool(matches) and all(d.model.startswith("anthropic/") for d in matches)

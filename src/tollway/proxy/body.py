@@ -1,21 +1,31 @@
-"""Reading and checking request bodies: once, size-limited, orjson, cheap shape checks.
+"""Reading and checking request bodies: once, size- and time-limited, orjson, cheap shape checks.
 
 The SDK validates chat requests in depth; the gateway only checks what it must know to route (``model``) and
-refuses what would let a client redirect traffic or credentials (server-side request forgery).
+refuses what would let a client redirect traffic or credentials (server-side request forgery, ``clientside``).
+
+The body deadline: under ``tollway serve`` the connection's protocol (``tollway.proxy.protocol``) times the body
+with its one per-connection timer, marks the request's scope ``BODY_TIMEOUT: True`` when the deadline passes and
+wakes the reader, so a request costs no timer of its own. Under any other ASGI server (no ``BODY_TIMEOUT`` key in
+the scope) ``read_body`` times itself.
 """
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import orjson
-from starlette.requests import ClientDisconnect, Request
+from starlette.requests import Request
 
 from tollway.errors import BadRequestError
+from tollway.proxy.clientside import REFUSED_PARAMS, forbidden
 
 __all__ = [
+    "BODY_TIMEOUT",
+    "REFUSED_PARAMS",
     "ClientGone",
     "PayloadTooLargeError",
+    "RequestTimeoutError",
     "check_chat",
     "check_overrides",
     "parse_json",
@@ -23,45 +33,8 @@ __all__ = [
     "require_string",
 ]
 
-# Parameters the SDK honours per call that would send the request (or credentials) somewhere other than the
-# configured deployment, or change how it is billed. A client of the gateway must never set them: the operator's
-# config does. ``aws_*`` is matched by prefix.
-REFUSED_PARAMS = frozenset(
-    {
-        "api_base",
-        "base_url",
-        "api_key",
-        "api_version",
-        "api_type",
-        "extra_headers",
-        "headers",
-        "vertex_credentials",
-        "vertex_project",
-        "vertex_location",
-        "azure_ad_token",
-        "azure_ad_token_provider",
-        "azure_reasoning_model",
-        "custom_llm_provider",
-        "organization",
-        # extra_body is merged verbatim over the upstream body: it could swap the model (and so the bill) or add
-        # fields the operator never allowed.
-        "extra_body",
-        # Per-call prices and price aliases: a client must not set what it is charged.
-        "input_cost_per_token",
-        "output_cost_per_token",
-        "cache_read_input_token_cost",
-        "cache_creation_input_token_cost",
-        "cache_creation_input_token_cost_above_1hr",
-        "output_cost_per_reasoning_token",
-        "input_cost_per_million_tokens",
-        "output_cost_per_million_tokens",
-        "base_model",
-        "model_info",
-        "prices",
-        "client",
-        "transport",
-    }
-)
+# Scope key set by tollway's HTTP protocols: False while they time the body, True once its deadline has passed.
+BODY_TIMEOUT = "tollway.body_timeout"
 
 
 class PayloadTooLargeError(BadRequestError):
@@ -71,30 +44,61 @@ class PayloadTooLargeError(BadRequestError):
     default_code = "request_too_large"
 
 
+class RequestTimeoutError(BadRequestError):
+    """The client did not send its whole body within the configured time (a slow or stalled client)."""
+
+    status_code = 408
+    default_code = "request_timeout"
+
+
 class ClientGone(Exception):  # noqa: N818  # a condition, not a failure: the client left
     """The client disconnected before its body arrived; there is nobody to answer."""
 
 
-async def read_body(request: Request, limit: int) -> bytes:
-    """The whole body, refusing more than ``limit`` bytes before reading them when Content-Length says so."""
+async def read_body(request: Request, limit: int, seconds: float | None = None) -> bytes:
+    """The whole body, refusing more than ``limit`` bytes (before reading them when Content-Length says so) and a
+    body that takes more than ``seconds`` to arrive (408)."""
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise _too_large(limit)
+    scope = request.scope
+    if seconds is None or BODY_TIMEOUT in scope:
+        return await _receive_body(request, limit, seconds)
+    try:
+        async with asyncio.timeout(seconds):
+            return await _receive_body(request, limit, seconds)
+    except TimeoutError:
+        raise _timed_out(seconds) from None
+
+
+async def _receive_body(request: Request, limit: int, seconds: float | None) -> bytes:
+    # ASGI messages rather than Request.stream(): the usual body is one message, read with no generator around it.
+    receive, scope = request.receive, request.scope
     chunks: list[bytes] = []
     size = 0
-    try:
-        async for chunk in request.stream():
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":  # http.disconnect: the client left
+            raise ClientGone
+        chunk: bytes = message.get("body", b"")
+        if chunk:
             size += len(chunk)
             if size > limit:
                 raise _too_large(limit)
             chunks.append(chunk)
-    except ClientDisconnect:
-        raise ClientGone from None
-    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        if not message.get("more_body", False):
+            return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        if scope.get(BODY_TIMEOUT):  # the protocol's body deadline passed and woke this reader
+            raise _timed_out(seconds)
 
 
 def _too_large(limit: int) -> PayloadTooLargeError:
     return PayloadTooLargeError(f"request body too large: the limit is {limit} bytes")
+
+
+def _timed_out(seconds: float | None) -> RequestTimeoutError:
+    within = f" within {seconds:g} seconds" if seconds is not None else " in time"
+    return RequestTimeoutError(f"the request body did not arrive{within}")
 
 
 def parse_json(raw: bytes) -> dict[str, Any]:
@@ -127,7 +131,8 @@ def require_string(body: dict[str, Any], name: str) -> str:
 
 
 def check_chat(body: dict[str, Any]) -> tuple[str, list[Any]]:
-    """``model`` and ``messages`` of a chat request, checked for presence and type only."""
+    """``model`` and ``messages`` of a chat request, checked for presence and type only (client-set parameters are
+    ``ClientSide.router_for``'s to check)."""
     model = require_string(body, "model")
     messages = body.get("messages")
     if messages is None:
@@ -136,17 +141,12 @@ def check_chat(body: dict[str, Any]) -> tuple[str, list[Any]]:
         )
     if not isinstance(messages, list) or not messages:
         raise BadRequestError("'messages' must be a non-empty array", param="messages", code="invalid_type")
-    check_overrides(body)
     return model, messages
 
 
 def check_overrides(body: dict[str, Any]) -> None:
-    """Refuse parameters that would redirect the call or its credentials (400 naming the first one)."""
+    """Refuse every parameter that would redirect the call or its credentials (400 naming the first one), whatever
+    the configuration allows; ``ClientSide.router_for`` is the per-model check."""
     for name in body:
         if name in REFUSED_PARAMS or name.startswith("aws_"):
-            raise BadRequestError(
-                f"'{name}' cannot be set in a request to the gateway: the gateway's configuration decides where "
-                "requests go and which credentials they use",
-                param=name,
-                code="forbidden_parameter",
-            )
+            raise forbidden(name)

@@ -34,6 +34,8 @@ from urllib.parse import urlsplit, urlunsplit
 import yaml
 
 from tollway.errors import ConfigurationError
+from tollway.proxy.clientside import SETTING as CLIENTSIDE_SETTING
+from tollway.proxy.clientside import parse_rules
 from tollway.proxy.gateway_config import GatewayConfig
 from tollway.router.config import parse_model_list, parse_router_settings
 
@@ -76,6 +78,8 @@ _LITELLM_SETTINGS = {
 }
 _GENERAL_SETTINGS = {
     "max_request_size_mb": "number",
+    "request_header_timeout": "number",
+    "request_body_timeout": "number",
     "metrics_public": "bool",
     "max_response_size_mb": "number",
     "store_prompts_in_spend_logs": "bool",
@@ -248,8 +252,18 @@ def _model_list(value: Any, unknown: list[str]) -> tuple[Mapping[str, Any], ...]
             raise ConfigurationError(f"{path}.model_info: expected a mapping, got {_describe('', info)}")
         for key in _NUMERIC_PARAMS:
             _check_number(f"{path}.litellm_params.{key}", params.get(key))
+        _check_clientside(f"{path}.litellm_params.{CLIENTSIDE_SETTING}", params.get(CLIENTSIDE_SETTING))
         unknown.extend(f"{path}.{key}" for key in entry if key not in _ENTRY_KEYS)
     return tuple(value)
+
+
+def _check_clientside(path: str, value: Any) -> None:
+    """LiteLLM's per-deployment list of parameters a gateway client may set (``tollway.proxy.clientside``)."""
+    if value is None:
+        return
+    if not isinstance(value, list):
+        raise ConfigurationError(f"{path}: expected a list of parameter names, got {_describe('', value)}")
+    parse_rules(path, value)
 
 
 def _check_number(path: str, value: Any) -> None:

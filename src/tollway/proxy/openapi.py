@@ -21,6 +21,9 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from tollway.proxy.openapi_management import MANAGEMENT_SCHEMAS, management_operation
+from tollway.proxy.openapi_schemas import SCHEMAS, ref
+
 __all__ = ["OpenAPIRoutes", "openapi_document", "openapi_path", "render_docs"]
 
 _ERROR = {"$ref": "#/components/schemas/ErrorEnvelope"}
@@ -37,83 +40,51 @@ class _Operation:
     body: str | None = None  # a components/schemas name
     streams: bool = False
     anthropic: bool = False
+    answer: str = "Answer"  # the components/schemas name of a successful JSON answer
+    statuses: tuple[str, ...] = ("200",)  # statuses answered with ``answer`` (readiness: 503 too)
 
-
-def _required(*names: str, **properties: Any) -> dict[str, Any]:
-    props = {name: properties.get(name, {}) for name in names} | properties
-    return {"type": "object", "required": list(names), "properties": props, "additionalProperties": True}
-
-
-_MESSAGES = {
-    "type": "array",
-    "items": {"type": "object", "required": ["role"], "properties": {"role": {"type": "string"}}},
-}
-_SCHEMAS: dict[str, Any] = {
-    "ErrorEnvelope": {
-        "type": "object",
-        "required": ["error"],
-        "properties": {
-            "error": {
-                "type": "object",
-                "required": ["message", "type"],
-                "properties": {
-                    "message": {"type": "string"},
-                    "type": {"type": "string"},
-                    "param": {"type": ["string", "null"]},
-                    "code": {"type": ["string", "null"]},
-                },
-            }
-        },
-    },
-    "AnthropicError": {
-        "type": "object",
-        "required": ["type", "error"],
-        "properties": {
-            "type": {"const": "error"},
-            "error": _required("type", "message", type={"type": "string"}, message={"type": "string"}),
-        },
-    },
-    "CreateChatCompletionRequest": _required(
-        "model", "messages", model={"type": "string"}, messages=_MESSAGES, stream={"type": "boolean"}
-    ),
-    "CreateCompletionRequest": _required(
-        "model", "prompt", model={"type": "string"}, prompt={"type": ["string", "array"]}
-    ),
-    "CreateEmbeddingRequest": _required("model", "input", model={"type": "string"}, input={}),
-    "RerankRequest": _required(
-        "model", "query", "documents", model={"type": "string"}, query={"type": "string"}, documents={"type": "array"}
-    ),
-    "AnthropicMessagesRequest": _required(
-        "model", "messages", "max_tokens", model={"type": "string"}, messages=_MESSAGES, max_tokens={"type": "integer"}
-    ),
-    "AnthropicCountTokensRequest": _required("model", "messages", model={"type": "string"}, messages=_MESSAGES),
-    "Answer": {"type": "object", "description": "OpenAI's (or Anthropic's) response object for the route."},
-}
 
 _OPERATIONS: dict[str, _Operation] = {
-    "/chat/completions": _Operation("Chat completion (OpenAI)", "OpenAI", "CreateChatCompletionRequest", True),
-    "/completions": _Operation("Legacy text completion (OpenAI)", "OpenAI", "CreateCompletionRequest", True),
-    "/embeddings": _Operation("Embeddings (OpenAI)", "OpenAI", "CreateEmbeddingRequest"),
-    "/rerank": _Operation("Rerank documents (Cohere's shape)", "OpenAI", "RerankRequest"),
-    "/models": _Operation("List the model groups", "OpenAI"),
-    "/models/{model_id}": _Operation("One model group", "OpenAI"),
+    "/chat/completions": _Operation(
+        "Chat completion (OpenAI)", "OpenAI", "CreateChatCompletionRequest", True, answer="ChatCompletion"
+    ),
+    "/completions": _Operation(
+        "Legacy text completion (OpenAI)", "OpenAI", "CreateCompletionRequest", True, answer="TextCompletion"
+    ),
+    "/embeddings": _Operation(
+        "Embeddings (OpenAI)", "OpenAI", "CreateEmbeddingRequest", answer="CreateEmbeddingResponse"
+    ),
+    "/rerank": _Operation("Rerank documents (Cohere's shape)", "OpenAI", "RerankRequest", answer="RerankResponse"),
+    "/models": _Operation("List the model groups", "OpenAI", answer="ModelList"),
+    "/models/{model_id}": _Operation("One model group", "OpenAI", answer="Model"),
     "/openai/deployments/{model}/chat/completions": _Operation(
-        "Chat completion, Azure OpenAI path", "Azure", "CreateChatCompletionRequest", True
+        "Chat completion, Azure OpenAI path", "Azure", "CreateChatCompletionRequest", True, answer="ChatCompletion"
     ),
     "/openai/deployments/{model}/embeddings": _Operation(
-        "Embeddings, Azure OpenAI path", "Azure", "CreateEmbeddingRequest"
+        "Embeddings, Azure OpenAI path", "Azure", "CreateEmbeddingRequest", answer="CreateEmbeddingResponse"
     ),
     "/v1/messages": _Operation(
-        "Messages (Anthropic), over any backend", "Anthropic", "AnthropicMessagesRequest", True, True
+        "Messages (Anthropic), over any backend",
+        "Anthropic",
+        "AnthropicMessagesRequest",
+        True,
+        True,
+        answer="AnthropicMessage",
     ),
     "/v1/messages/count_tokens": _Operation(
-        "Count the tokens of a Messages request", "Anthropic", "AnthropicCountTokensRequest", anthropic=True
+        "Count the tokens of a Messages request",
+        "Anthropic",
+        "AnthropicCountTokensRequest",
+        anthropic=True,
+        answer="AnthropicTokenCount",
     ),
-    "/health/liveliness": _Operation("The process answers", "Health"),
-    "/health/readiness": _Operation("Dependencies (Redis) answer", "Health"),
-    "/health": _Operation("Probe every model group once (calls the providers)", "Health"),
+    "/health/liveliness": _Operation("The process answers", "Health", answer="Liveliness"),
+    "/health/readiness": _Operation(
+        "Dependencies (Redis) answer: 503 when one does not", "Health", answer="Readiness", statuses=("200", "503")
+    ),
+    "/health": _Operation("Probe every model group once (calls the providers)", "Health", answer="HealthReport"),
     "/metrics": _Operation("Prometheus metrics (text exposition format)", "Operations"),
-    "/openapi.json": _Operation("This document", "Operations"),
+    "/openapi.json": _Operation("This document", "Operations", answer="OpenAPIDocument"),
     "/docs": _Operation("This document as HTML", "Operations"),
 }
 
@@ -131,11 +102,15 @@ def _describe(path: str) -> _Operation:
 
 
 def _operation(path: str, method: str, public: bool) -> dict[str, Any]:
+    if (managed := management_operation(path, method)) is not None:  # the management API describes itself
+        return managed
     about = _describe(path)
     error = _ANTHROPIC_ERROR if about.anthropic else _ERROR
-    ok: dict[str, Any] = {"application/json": {"schema": {"$ref": "#/components/schemas/Answer"}}}
+    ok: dict[str, Any] = {"application/json": {"schema": ref(about.answer)}}
     if about.streams:
-        ok["text/event-stream"] = {"schema": {"type": "string", "description": "Server-sent events"}}
+        # OpenAPI 3.1 reads the schema of an event stream as the schema of each event.
+        stream = "AnthropicStreamEvent" if about.anthropic else "StreamEvent"
+        ok["text/event-stream"] = {"schema": ref(stream)}
     if path == "/metrics":
         ok = {"text/plain": {"schema": {"type": "string"}}}
     elif path == "/docs":
@@ -146,7 +121,10 @@ def _operation(path: str, method: str, public: bool) -> dict[str, Any]:
         "summary": about.summary,
         "tags": [about.tag],
         "responses": {
-            "200": {"description": "OK", "content": ok},
+            **{
+                status: {"description": "OK" if status.startswith("2") else "Unavailable", "content": ok}
+                for status in about.statuses
+            },
             "default": {"description": "Error", "content": {"application/json": {"schema": error}}},
         },
     }
@@ -192,7 +170,7 @@ def openapi_document(
         "paths": paths,
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
-            "schemas": _SCHEMAS,
+            "schemas": SCHEMAS | MANAGEMENT_SCHEMAS,
         },
         "security": [{"bearer": []}],
     }

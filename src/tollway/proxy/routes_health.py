@@ -4,7 +4,8 @@ probes each model group once with a one-token request, only when called (never o
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -12,6 +13,9 @@ from starlette.responses import Response
 from tollway.errors import TollwayError
 from tollway.proxy.responses import json_response
 from tollway.router import Router
+
+if TYPE_CHECKING:
+    from tollway.governance.service import Governance
 
 __all__ = ["HealthRoutes"]
 
@@ -22,9 +26,12 @@ _PROBE_MESSAGES = [{"role": "user", "content": "ping"}]
 class HealthRoutes:
     """``/health/liveliness``, ``/health/readiness`` (both without auth) and ``/health`` (with auth)."""
 
-    def __init__(self, router: Router, *, redis_url: str | None) -> None:
+    def __init__(
+        self, router: Router, *, redis_url: str | None, governance: Callable[[], Governance | None] = lambda: None
+    ) -> None:
         self._router = router
         self._redis_url = redis_url
+        self._governance = governance
 
     async def liveliness(self, request: Request) -> Response:
         """The process is up and its event loop is answering."""
@@ -34,7 +41,23 @@ class HealthRoutes:
         """Ready to serve: 200, or 503 when a configured dependency (Redis) does not answer."""
         redis = await self._redis_status()
         healthy = redis in ("connected", "not configured")
-        body = {"status": "healthy" if healthy else "unhealthy", "redis": redis}
+        body: dict[str, Any] = {"redis": redis}
+        governance = self._governance()
+        if governance is not None:
+            database = await _database_status(governance)
+            body["database"] = database
+            body["spend_logs"] = {
+                "pending": governance.writer.pending(),
+                "spooled": governance.writer.spooled(),
+                "outage": governance.writer.outage,
+            }
+            # Without its database the gateway still serves cached keys and spools spend rows; whether that counts
+            # as ready is the operator's call (LiteLLM's allow_requests_on_db_unavailable).
+            if database != "connected" and not governance.settings.allow_on_db_unavailable:
+                healthy = False
+        else:
+            body["database"] = "not configured"
+        body = {"status": "healthy" if healthy else "unhealthy", **body}
         return json_response(body, 200 if healthy else 503)
 
     async def _redis_status(self) -> str:
@@ -87,3 +110,12 @@ class HealthRoutes:
         except Exception as exc:  # a probe reports; it never fails the health route
             return type(exc).__name__
         return None
+
+
+async def _database_status(governance: Governance) -> str:
+    try:
+        async with asyncio.timeout(2.0):
+            await governance.stores.database.ping()
+    except Exception as exc:  # any failure means "not ready"; never the URL (it may hold a password)
+        return f"error: {type(exc).__name__}"
+    return "connected"

@@ -1,5 +1,8 @@
 """Running the gateway: uvicorn with uvloop and httptools, one process or ``workers`` processes on one port.
 
+The HTTP protocol is uvicorn's with deadlines on each request's headers and body (``tollway.proxy.protocol``,
+``general_settings.request_header_timeout`` and ``request_body_timeout``).
+
 Workers are separate processes started by uvicorn from an import string, so they cannot receive the loaded
 config as an object: the parent writes it to a private temporary file (mode 0600, removed on exit) and passes its
 path in ``TOLLWAY_GATEWAY_STATE``; ``worker_app`` reads it back in each worker.
@@ -12,7 +15,7 @@ import importlib.util
 import os
 import sys
 import tempfile
-from typing import Any
+from typing import Any, Literal
 
 import orjson
 from starlette.applications import Starlette
@@ -32,13 +35,18 @@ def serve(
     """Serve until interrupted. Raises ``StartupError`` before binding when the master key is missing or weak."""
     import uvicorn
 
+    from tollway.proxy.protocol import protocol_class
+
     settings = GatewaySettings.from_config(config, dev=dev)  # fail fast, before any worker starts
     print(banner(host, port, settings), file=sys.stderr, flush=True)
+    kind: Literal["httptools", "h11"] = "httptools" if importlib.util.find_spec("httptools") else "h11"
     options: dict[str, Any] = {
         "host": host,
         "port": port,
         "loop": "uvloop" if importlib.util.find_spec("uvloop") else "asyncio",
-        "http": "httptools" if importlib.util.find_spec("httptools") else "h11",
+        # uvicorn's protocol plus deadlines on request headers and bodies (slow clients): tollway.proxy.protocol.
+        "http": protocol_class(kind, header_timeout=settings.header_timeout, body_timeout=settings.body_timeout),
+        "ws": "none",  # the gateway has no WebSocket route; an upgrade request is answered as plain HTTP
         # Per-request access lines cost CPU on every call and would log client addresses; errors still log.
         "access_log": False,
         "log_level": "warning",
@@ -91,6 +99,8 @@ def banner(host: str, port: int, settings: GatewaySettings) -> str:
     url = f"http://{shown}:{port}"
     key = "$TOLLWAY_MASTER_KEY" if settings.auth_enabled else "anything"
     lines = [f"tollway gateway listening on {url}  (OpenAI base URL: {url}/v1)", f"docs: {url}/docs"]
+    if settings.database_url is not None:
+        lines.append(f"store: {_safe_url(settings.database_url)}  (keys, teams, customers, spend)")
     if not settings.auth_enabled:
         lines.append("dev mode: authentication is OFF; do not expose this port")
     lines += [
@@ -100,3 +110,13 @@ def banner(host: str, port: int, settings: GatewaySettings) -> str:
         "print(c.chat.completions.create(model='mock/demo', messages=[{'role': 'user', 'content': 'hi'}]))\"",
     ]
     return "\n".join(lines)
+
+
+def _safe_url(url: str) -> str:
+    """A database URL without its password."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # an unparsable URL fails at start with its own message; never print it raw here
+        return "(configured)"

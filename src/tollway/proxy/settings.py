@@ -12,9 +12,20 @@ from dataclasses import dataclass
 
 from tollway.proxy.gateway_config import GatewayConfig
 
-__all__ = ["DEFAULT_MAX_BODY_MB", "MIN_MASTER_KEY_LENGTH", "GatewaySettings", "StartupError"]
+__all__ = [
+    "DEFAULT_BODY_TIMEOUT",
+    "DEFAULT_HEADER_TIMEOUT",
+    "DEFAULT_MAX_BODY_MB",
+    "MIN_MASTER_KEY_LENGTH",
+    "GatewaySettings",
+    "StartupError",
+]
 
 DEFAULT_MAX_BODY_MB = 4.0
+# Seconds a client may take to send its request headers, then its body (slow-loris clients; nginx's client_header_
+# and client_body_timeout are 60 s each, but an API client sends a whole request at once).
+DEFAULT_HEADER_TIMEOUT = 10.0
+DEFAULT_BODY_TIMEOUT = 30.0
 # Shorter keys fall to guessing; LiteLLM accepts any non-empty key and users ship "sk-1234" to production.
 MIN_MASTER_KEY_LENGTH = 16
 
@@ -30,13 +41,21 @@ class GatewaySettings:
     - ``master_key``: the admin bearer key (None only in dev mode, where auth is off).
     - ``dev``: explicit development mode: no auth required, weak keys allowed.
     - ``max_body_bytes``: request bodies above this get 413 (``general_settings.max_request_size_mb``, 4 MiB).
-    - ``redis_url``: checked by ``/health/readiness`` when set.
+    - ``redis_url``: checked by ``/health/readiness`` when set; shared counters and key-cache invalidation.
+    - ``database_url``: the store of keys, teams, customers and spend; None runs without governance (the master
+      key only). ``tollway serve`` defaults it to SQLite in the working directory.
+    - ``header_timeout`` / ``body_timeout``: seconds a client may take to send its request headers (then the
+      connection is closed) and its body (then 408): ``general_settings.request_header_timeout`` (10) and
+      ``request_body_timeout`` (30).
     """
 
     master_key: str | None
     dev: bool = False
     max_body_bytes: int = int(DEFAULT_MAX_BODY_MB * 1024 * 1024)
     redis_url: str | None = None
+    database_url: str | None = None
+    header_timeout: float = DEFAULT_HEADER_TIMEOUT
+    body_timeout: float = DEFAULT_BODY_TIMEOUT
 
     @property
     def auth_enabled(self) -> bool:
@@ -66,6 +85,9 @@ class GatewaySettings:
             dev=dev,
             max_body_bytes=_max_body(config.settings.get("max_request_size_mb")),
             redis_url=config.redis_url or env.get("REDIS_URL") or None,
+            database_url=config.database_url or env.get("DATABASE_URL") or None,
+            header_timeout=_seconds(config.settings, "request_header_timeout", DEFAULT_HEADER_TIMEOUT),
+            body_timeout=_seconds(config.settings, "request_body_timeout", DEFAULT_BODY_TIMEOUT),
         )
 
 
@@ -81,6 +103,21 @@ def _max_body(value: object) -> int:
     if not megabytes > 0:
         raise StartupError("general_settings.max_request_size_mb must be a positive number")
     return int(megabytes * 1024 * 1024)
+
+
+def _seconds(settings: Mapping[str, object], name: str, default: float) -> float:
+    value = settings.get(name)
+    if value is None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise StartupError(f"general_settings.{name} must be a positive number of seconds")
+    try:
+        seconds = float(value)
+    except ValueError:
+        raise StartupError(f"general_settings.{name} must be a positive number of seconds") from None
+    if not 0 < seconds < float("inf"):
+        raise StartupError(f"general_settings.{name} must be a positive number of seconds")
+    return seconds
 
 
 def _truthy(value: str | None) -> bool:

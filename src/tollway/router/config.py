@@ -38,7 +38,9 @@ _EMPTY: Mapping[str, Any] = MappingProxyType({})
 # litellm_params keys that are routing facts, not call parameters: lifted onto the Deployment.
 _INT_FIELDS = ("rpm", "tpm", "order", "max_parallel_requests")
 _FLOAT_FIELDS = ("weight", "timeout", "stream_timeout")
-_LIFTED = frozenset((*_INT_FIELDS, *_FLOAT_FIELDS, "model", "tags", "region_name"))
+# configurable_clientside_auth_params is gateway policy (what a client may set), never a call parameter.
+_CLIENTSIDE = "configurable_clientside_auth_params"
+_LIFTED = frozenset((*_INT_FIELDS, *_FLOAT_FIELDS, "model", "tags", "region_name", _CLIENTSIDE))
 
 
 def parse_model_list(model_list: object, environ: Mapping[str, str]) -> tuple[Deployment, ...]:
@@ -100,6 +102,7 @@ def _parse_entry(path: str, entry: object, environ: Mapping[str, str]) -> Deploy
         model_info=MappingProxyType(info),
         tags=_tags(f"{path}.litellm_params.tags", params.get("tags")),
         region=_optional_str(f"{path}.litellm_params.region_name", params.get("region_name")),
+        clientside_auth_params=_listed(f"{path}.litellm_params.{_CLIENTSIDE}", params.get(_CLIENTSIDE)),
         **lifted,
     )
 
@@ -162,6 +165,14 @@ def _tags(path: str, value: Any) -> frozenset[str]:
     if not isinstance(value, list | tuple) or not all(isinstance(t, str) for t in value):
         raise ConfigurationError(f"{path}: expected a list of strings, got {_describe(value)}")
     return frozenset(value)
+
+
+def _listed(path: str, value: Any) -> tuple[Any, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list | tuple):
+        raise ConfigurationError(f"{path}: expected a list, got {_describe(value)}")
+    return tuple(value)
 
 
 def _optional_str(path: str, value: Any) -> str | None:

@@ -21,6 +21,8 @@ class Deployment:
     ``Client.acompletion`` for it (``api_key``, ``api_base``, ``api_version``, provider options, custom prices...),
     with ``os.environ/NAME`` references already resolved. Routing facts (``rpm``, ``tpm``, ``weight``, ``order``,
     ``tags``, ``region``, timeouts, ``max_parallel_requests``) are lifted out of ``litellm_params``/``model_info``.
+    ``clientside_auth_params`` is LiteLLM's ``configurable_clientside_auth_params`` as written (names, or
+    ``{name: pattern}`` mappings): what a gateway client may set for this deployment; the router does not read it.
     """
 
     id: str
@@ -37,6 +39,7 @@ class Deployment:
     timeout: float | None = None
     stream_timeout: float | None = None
     max_parallel_requests: int | None = None
+    clientside_auth_params: tuple[Any, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

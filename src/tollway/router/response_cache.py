@@ -57,6 +57,10 @@ class ResponseCache:
 
     async def lookup(self, model: str, request: Mapping[str, Any]) -> ChatCompletion | AsyncCompletionStream | None:
         """The cached answer for ``request`` (as a stream when it asks for one), or None."""
+        if self._store is None:
+            if request.get("cache") is not None:
+                CacheControl.parse(request["cache"])  # caching is off, but a malformed value is still refused
+            return None
         control = CacheControl.parse(request.get("cache"))
         key = self._key(model, request, control) if control.may_read else None
         if key is None or self._store is None:
@@ -73,6 +77,8 @@ class ResponseCache:
 
     async def store(self, model: str, request: Mapping[str, Any], answer: object) -> None:
         """Keep a whole (non-streamed) answer for later identical requests."""
+        if self._store is None:
+            return  # ``lookup`` has checked the request's ``cache`` value
         if not isinstance(answer, ChatCompletion) or (answer.meta is not None and answer.meta.cache_hit):
             return
         control = CacheControl.parse(request.get("cache"))

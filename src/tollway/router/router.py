@@ -12,7 +12,7 @@ import fnmatch
 import os
 import random
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any
 
 from tollway.client import Client
@@ -25,7 +25,7 @@ from tollway.router.deployment import Deployment, DeploymentStats
 from tollway.router.loop import Answer, RouterLoop
 from tollway.router.response_cache import ResponseCache
 from tollway.router.state import RouterState
-from tollway.router.strategies import choose
+from tollway.router.strategies import choose, strategy_for
 from tollway.streaming import AsyncCompletionStream, CompletionStream
 from tollway.types import ChatCompletion, EmbeddingResponse, RerankResponse
 
@@ -66,6 +66,7 @@ class Router:
         self._cache = ResponseCache.from_settings(self.settings, cache_store, clock)
         self._clock = clock
         self._rng = rng or random.Random()  # noqa: S311  # load balancing, not cryptography
+        self._strategy = strategy_for(self.settings.routing_strategy, self.settings.routing_strategy_args)
         self._thread = LoopThread("tollway-router")
         self._loop = RouterLoop(
             state=self._state,
@@ -189,19 +190,21 @@ class Router:
         if self.settings.enable_pre_call_checks:
             _check_context_window(deployment, target, messages)
         rest = {k: v for k, v in params.items() if k != "messages"}
-        return await self._client.acompletion(target, messages, **call_params, **rest, num_retries=0)
+        # A request's own value replaces the deployment's (LiteLLM's rule) rather than colliding with it.
+        # num_retries=0 last: the loop retries; a deployment's own num_retries must not collide (a TypeError).
+        return await self._client.acompletion(target, messages, **{**call_params, **rest, "num_retries": 0})
 
     async def _embed(self, deployment: Deployment, model: str, params: dict[str, Any]) -> Answer:
         target = _expand(deployment.model, model) if _wildcard(deployment.model) else deployment.model
         inputs = params.get("input")
         rest = {k: v for k, v in params.items() if k != "input"}
-        return await self._client.aembedding(target, inputs, **deployment.call_params, **rest, num_retries=0)
+        return await self._client.aembedding(target, inputs, **{**deployment.call_params, **rest, "num_retries": 0})
 
     async def _rerank(self, deployment: Deployment, model: str, params: dict[str, Any]) -> Answer:
         target = _expand(deployment.model, model) if _wildcard(deployment.model) else deployment.model
         rest = {k: v for k, v in params.items() if k not in ("query", "documents")}
         return await self._client.arerank(
-            target, params["query"], params["documents"], **deployment.call_params, **rest, num_retries=0
+            target, params["query"], params["documents"], **{**deployment.call_params, **rest, "num_retries": 0}
         )
 
     async def _pick(
@@ -214,9 +217,9 @@ class Router:
         while True:
             now = self._clock()
             stats = await self._state.stats([d.id for d in deployments], now)
-            chosen = choose(self.settings, deployments, stats, now, tags=tags, excluded=excluded | avoid, rng=self._rng)
+            chosen = self._choose(deployments, stats, now, tags, excluded | avoid if avoid else excluded)
             if chosen is None and avoid:
-                chosen = choose(self.settings, deployments, stats, now, tags=tags, excluded=excluded, rng=self._rng)
+                chosen = self._choose(deployments, stats, now, tags, excluded)
             if chosen is not None:
                 taken = await self._state.acquire(
                     chosen.id, now, rpm_limit=chosen.rpm, max_parallel=chosen.max_parallel_requests
@@ -230,6 +233,18 @@ class Router:
                 return None
             excluded.clear()
             await asyncio.sleep(max(wake - now, 0.01))
+
+    def _choose(
+        self,
+        deployments: Sequence[Deployment],
+        stats: Mapping[str, DeploymentStats],
+        now: float,
+        tags: frozenset[str],
+        excluded: Collection[str],
+    ) -> Deployment | None:
+        return choose(
+            self.settings, deployments, stats, now, tags=tags, excluded=excluded, rng=self._rng, strategy=self._strategy
+        )
 
 
 def _groups(deployments: Sequence[Deployment]) -> dict[str, list[Deployment]]:

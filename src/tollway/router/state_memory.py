@@ -136,23 +136,28 @@ class MemoryState:
         usage = self._usage.get(deployment_id)
         if usage is None:
             return DeploymentStats(cooldown_until=cooldown_until)
-        counts = usage.windows.get(window_of(now), _Counts())
+        counts = usage.windows.get(window_of(now))
         fresh = usage.latency is not None and now - usage.latency_at < self._latency_ttl
+        leases = usage.leases
         return DeploymentStats(
-            rpm_used=counts.requests,
-            tpm_used=counts.tokens,
-            in_flight=sum(1 for expiry in usage.leases if expiry > now),
+            rpm_used=counts.requests if counts is not None else 0,
+            tpm_used=counts.tokens if counts is not None else 0,
+            # leases is a min-heap: when its earliest expiry is in the future, every lease is live.
+            in_flight=len(leases) if not leases or leases[0] > now else sum(1 for e in leases if e > now),
             latency=usage.latency if fresh else None,
             cooldown_until=cooldown_until,
-            failures=counts.failures,
+            failures=counts.failures if counts is not None else 0,
         )
 
     async def acquire(self, deployment_id: str, now: float, *, rpm_limit: int | None, max_parallel: int | None) -> bool:
         """Count one request in the current minute and take an in-flight lease, unless that would exceed
         ``rpm_limit`` requests this minute or ``max_parallel`` in flight; False (and nothing counted) then."""
-        check_limits(rpm_limit, max_parallel)
+        if rpm_limit is not None or max_parallel is not None:
+            check_limits(rpm_limit, max_parallel)
         with self._lock:
-            usage = self._usage.setdefault(deployment_id, _Usage())
+            usage = self._usage.get(deployment_id)
+            if usage is None:
+                usage = self._usage[deployment_id] = _Usage()
             usage.expire_leases(now)
             counts = usage.counts(now)
             if rpm_limit is not None and counts.requests >= rpm_limit:
@@ -169,7 +174,9 @@ class MemoryState:
         """Free the earliest-expiring lease; add ``tokens`` to the minute's tpm; fold ``latency`` into the EWMA
         (when given and ``success``); count a failure in the current minute when not ``success``."""
         with self._lock:
-            usage = self._usage.setdefault(deployment_id, _Usage())
+            usage = self._usage.get(deployment_id)
+            if usage is None:
+                usage = self._usage[deployment_id] = _Usage()
             usage.expire_leases(now)
             if usage.leases:
                 heapq.heappop(usage.leases)

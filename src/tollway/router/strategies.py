@@ -91,13 +91,23 @@ class WeightedShuffle:
         return rng.choices(candidates, weights=weights)[0]
 
 
+def _weight_key(deployment: Deployment) -> float | None:
+    return deployment.weight
+
+
+def _rpm_key(deployment: Deployment) -> float | None:
+    return None if deployment.rpm is None else float(deployment.rpm)
+
+
+def _tpm_key(deployment: Deployment) -> float | None:
+    return None if deployment.tpm is None else float(deployment.tpm)
+
+
+_WEIGHT_KEYS: tuple[Callable[[Deployment], float | None], ...] = (_weight_key, _rpm_key, _tpm_key)
+
+
 def _weights(candidates: Sequence[Candidate]) -> list[float] | None:
-    keys: tuple[Callable[[Deployment], float | None], ...] = (
-        lambda d: d.weight,
-        lambda d: None if d.rpm is None else float(d.rpm),
-        lambda d: None if d.tpm is None else float(d.tpm),
-    )
-    for key in keys:
+    for key in _WEIGHT_KEYS:
         values = [key(c.deployment) for c in candidates]
         if any(v is not None for v in values):
             weights = [max(v or 0.0, 0.0) for v in values]
@@ -288,20 +298,32 @@ def choose(
     excluded: Collection[str] = (),
     region: str | None = None,
     rng: random.Random,
+    strategy: Strategy | None = None,
 ) -> Deployment | None:
     """The whole selection for one attempt: filter (cooldowns; ``tags`` when ``enable_tag_filtering``; ``region``),
     drop ``excluded`` ids (e.g. found at a limit by ``RouterState.acquire``), then pick with the configured
     strategy in the lowest ``order`` tier that has an eligible deployment. None when nothing is eligible.
+    ``strategy``: the settings' strategy, built once by the caller (else built here).
     """
-    strategy = strategy_for(settings.routing_strategy, settings.routing_strategy_args)
+    if strategy is None:
+        strategy = strategy_for(settings.routing_strategy, settings.routing_strategy_args)
     ready = filter_candidates(
-        [d for d in deployments if d.id not in excluded],
+        [d for d in deployments if d.id not in excluded] if excluded else deployments,
         stats,
         now,
         tags=tags if settings.enable_tag_filtering else None,
         match_any=settings.tag_filtering_match_any,
         region=region,
     )
+    if len(ready) == 1:
+        # One eligible deployment (the usual group of one): no choice to make, so no candidates, no weights and no
+        # random draw; only the strategies that refuse a deployment at its rpm/tpm limit look at its stats.
+        only = ready[0]
+        if isinstance(strategy, UsageBased | LowestCost) and not _under_limits(
+            Candidate(only, stats.get(only.id, _ZERO_STATS))
+        ):
+            return None
+        return only
     priced = isinstance(strategy, LowestCost)
     while ready:
         tier = priority_tier(ready)

@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Protocol
 
+from tollway.errors import BadRequestError
 from tollway.http import HttpRequest
 
 __all__ = ["Timeouts", "Transport", "TransportResponse"]
@@ -34,7 +35,11 @@ class Timeouts:
             return timeout
         if timeout is None:
             return cls()
-        seconds = float(timeout)
+        try:
+            seconds = float(timeout)
+        except (TypeError, ValueError):
+            # A caller's value (a gateway client's body): a bad request, not a crash.
+            raise BadRequestError("'timeout' must be a number of seconds", param="timeout") from None
         return cls(connect=min(seconds, 10.0), read=seconds, total=seconds)
 
 

@@ -16,6 +16,7 @@ from tollway.transport import Timeouts
 
 if TYPE_CHECKING:
     import aiohttp
+    import yarl
 
 __all__ = ["AiohttpTransport"]
 
@@ -24,6 +25,8 @@ __all__ = ["AiohttpTransport"]
 _POOL_LIMIT_PER_HOST = 256
 # Distinct Timeouts values whose aiohttp.ClientTimeout is kept (see AiohttpTransport.send).
 _MAX_CACHED_TIMEOUTS = 64
+# Distinct request URLs whose parsed yarl.URL is kept: a gateway calls the same few endpoints over and over.
+_MAX_CACHED_URLS = 256
 
 
 def _connection_error(exc: BaseException, request: HttpRequest) -> APIConnectionError:
@@ -84,6 +87,7 @@ class AiohttpTransport:
         # One aiohttp.ClientTimeout per distinct Timeouts: building one (an attrs class) cost ~1.2 µs on every
         # request, and a client sends nearly all of its calls with the same few Timeouts values.
         self._timeouts: dict[Timeouts, aiohttp.ClientTimeout] = {}
+        self._urls: dict[str, yarl.URL] = {}
 
     def _open(self) -> aiohttp.ClientSession:
         import aiohttp
@@ -110,12 +114,17 @@ class AiohttpTransport:
             # total is enforced by the client (it spans the header phase, and the body for non-streamed calls).
             timeout = aiohttp.ClientTimeout(total=None, connect=timeouts.connect, sock_read=timeouts.read)
             self._timeouts[timeouts] = timeout
-        try:
+        url = self._urls.get(request.url)
+        if url is None:
+            if len(self._urls) >= _MAX_CACHED_URLS:
+                self._urls.clear()  # URLs varying per call (e.g. signed query strings): keep the cache bounded
             # encoded=True: the adapter built the URL exactly (a signed Bedrock path keeps %3A); yarl must not
             # re-quote it, or the request would go to a different path than the one signed.
-            url = yarl.URL(request.url, encoded=True)
+            url = self._urls[request.url] = yarl.URL(request.url, encoded=True)
+        try:
+            # The headers go as they are: aiohttp copies them into its own multidict, so no copy here.
             response = await session.request(
-                request.method, url, data=request.body, headers=dict(request.headers), timeout=timeout
+                request.method, url, data=request.body, headers=request.headers, timeout=timeout
             )
         except (TimeoutError, aiohttp.ClientError) as exc:
             raise _connection_error(exc, request) from exc

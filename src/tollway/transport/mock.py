@@ -29,6 +29,8 @@ __all__ = ["MOCK_FINGERPRINT", "MockUpstream"]
 
 MOCK_FINGERPRINT = "tollway-mock"
 DEFAULT_TEXT = "This is a mock response from tollway."
+# Above every real embedding model's: a client's ``dimensions`` cannot make the mock allocate more.
+_MAX_DIMENSIONS = 4096
 _ERROR_TYPES = {
     400: "invalid_request_error",
     401: "invalid_request_error",
@@ -71,10 +73,19 @@ class MockUpstream:
         """Answer ``request`` as OpenAI would (or with the scripted error)."""
         body = orjson.loads(request.body) if request.body else {}
         if request.url.endswith("/embeddings"):
-            return _json(200, _embeddings(body))
+            size = body.get("dimensions") or 8
+            if not _is_int(size, 1, _MAX_DIMENSIONS):
+                # The caller's mistake (a gateway client's body): a bad request, not a crash or a huge vector.
+                return _json(400, _envelope(400, f"'dimensions' must be an integer from 1 to {_MAX_DIMENSIONS}"))
+            return _json(200, _embeddings(body, size))
         spec = body.get("mock_response")
         script: dict[str, Any] = spec if isinstance(spec, dict) else {"content": spec}
-        status = int(script.get("status") or 200)
+        status, headers = script.get("status") or 200, script.get("headers") or {}
+        if not _is_int(status, 200, 599) or not _is_headers(headers):
+            status, headers = 400, {}
+            script = {
+                "error": "mock_response: 'status' must be an HTTP status (200-599), 'headers' an object of strings"
+            }
         if status >= 400:
             message = str(script.get("error") or f"mock error {status}")
             envelope = {
@@ -85,7 +96,7 @@ class MockUpstream:
                     "code": script.get("code"),
                 }
             }
-            return _json(status, envelope, dict(script.get("headers") or {}))
+            return _json(status, envelope, headers)
         completion = _completion(body, script)
         if body.get("stream"):
             return _MockResponse(200, {"content-type": "text/event-stream"}, b"", _sse(completion))
@@ -94,6 +105,20 @@ class MockUpstream:
     async def aclose(self) -> None:
         """Nothing to release."""
         return None
+
+
+def _is_int(value: Any, low: int, high: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
+
+
+def _is_headers(value: Any) -> bool:
+    return isinstance(value, dict) and all(isinstance(v, str) for v in value.values())
+
+
+def _envelope(status: int, message: str) -> dict[str, Any]:
+    return {
+        "error": {"message": message, "type": _ERROR_TYPES.get(status, "server_error"), "param": None, "code": None}
+    }
 
 
 def _json(status: int, payload: dict[str, Any], headers: dict[str, str] | None = None) -> _MockResponse:
@@ -149,10 +174,9 @@ def _pieces(text: str) -> list[str]:
     return [w if i == 0 else " " + w for i, w in enumerate(words) if w or i == 0]
 
 
-def _embeddings(body: dict[str, Any]) -> dict[str, Any]:
+def _embeddings(body: dict[str, Any], size: int) -> dict[str, Any]:
     inputs = body.get("input")
     items = inputs if isinstance(inputs, list) and inputs and not isinstance(inputs[0], int) else [inputs]
-    size = int(body.get("dimensions") or 8)
     data = []
     for index, item in enumerate(items):
         digest = hashlib.sha256(orjson.dumps(item)).digest()

@@ -1,0 +1,297 @@
+"""``Governance``: the services the gateway's request path and management API share, built once per process.
+
+On a request: ``principal(token)`` (key cache → store on a miss), ``admit(...)`` (records → claims → one atomic
+counter call), then ``finish(...)`` (settle the reservation to the actual cost, and hand the spend row to the
+batched writer). Management routes use the stores directly and call ``invalidate`` after every change, which reaches
+every instance through Redis pub/sub.
+
+Failure policy: when the counters (Redis) are unreachable, requests go on unlimited (fail-open) unless
+``fail_closed_budget_enforcement`` is set (then 503). When the key store is unreachable, keys seen in the last five
+minutes keep working from the cache; unknown keys get 503 (never a silent pass).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import TYPE_CHECKING
+
+from tollway.errors import (
+    AuthenticationError,
+    BudgetExceededError,
+    PermissionDeniedError,
+    RateLimitError,
+    ServiceUnavailableError,
+)
+from tollway.governance.admission import UNLIMITED_NANO, check_access, claims_for, counter_scopes, subjects_of
+from tollway.governance.counters import (
+    BudgetClaim,
+    Claim,
+    Counter,
+    CounterUnavailable,
+    RateClaim,
+    Refused,
+    Ticket,
+    nano_to_usd,
+    usd_to_nano,
+)
+from tollway.governance.key_cache import CacheUnavailable, Invalidations, KeyCache
+from tollway.governance.keys import hash_key
+from tollway.governance.records import CustomerRecord, Principal
+from tollway.governance.settings import GovernanceSettings
+from tollway.governance.spend_event import SpendEvent
+
+if TYPE_CHECKING:
+    from tollway.governance.spend_writer import SpendWriter
+    from tollway.storage.audit import AuditLog
+    from tollway.storage.database import Database
+    from tollway.storage.entities import CustomerStore, KeyStore, TeamStore, UserStore
+    from tollway.storage.spend_store import SpendStore
+
+__all__ = ["Admission", "Governance", "Stores"]
+
+logger = logging.getLogger("tollway.governance")
+
+
+@dataclass(frozen=True, slots=True)
+class Stores:
+    """The SQL side: one ``Database`` and a repository per aggregate."""
+
+    database: Database
+    keys: KeyStore
+    users: UserStore
+    teams: TeamStore
+    customers: CustomerStore
+    spend: SpendStore
+    audit: AuditLog
+
+
+@dataclass(slots=True)
+class Admission:
+    """One admitted request: its ticket (None when nothing was counted), the persisted counters its cost
+    increments, and the ``x-ratelimit-*`` headers to send."""
+
+    principal: Principal | None
+    customer_id: str | None
+    model_group: str
+    ticket: Ticket | None = None
+    scopes: list[tuple[str, str]] = field(default_factory=list)
+    headers: dict[str, str] = field(default_factory=dict)
+    finished: bool = False
+
+
+class Governance:
+    """Keys, limits, budgets and spend for one gateway process (see the module docstring)."""
+
+    def __init__(
+        self,
+        settings: GovernanceSettings,
+        stores: Stores,
+        counter: Counter,
+        writer: SpendWriter,
+        *,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.settings = settings
+        self.stores = stores
+        self.counter = counter
+        self.writer = writer
+        self._clock = clock
+        self._keys: KeyCache[Principal] = KeyCache(stores.keys.principal_rows, ttl=settings.key_cache_ttl)
+        self._customers: KeyCache[CustomerRecord] = KeyCache(stores.customers.get, ttl=settings.key_cache_ttl)
+        self.invalidations = Invalidations(
+            self._apply, redis_url=settings.redis_url, channel=f"{settings.redis_prefix}invalidate"
+        )
+        self._janitor: asyncio.Task[None] | None = None
+
+    # -- lifecycle ----------------------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Start the spend writer, the invalidation subscriber and the retention janitor."""
+        await self.writer.start()
+        await self.invalidations.start()
+        if self.settings.retention is not None:
+            self._janitor = asyncio.create_task(self._prune_forever(), name="tollway-retention")
+
+    async def aclose(self) -> None:
+        """Flush the spend rows, stop the background tasks, close the connections."""
+        if self._janitor is not None:
+            self._janitor.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._janitor
+        await self.invalidations.aclose()
+        await self.writer.aclose()
+        await self.counter.aclose()
+        await self.stores.database.aclose()
+
+    # -- the request path -------------------------------------------------------------------------------------
+
+    async def principal(self, token: str) -> Principal:
+        """The principal of a virtual key: 401 for an unknown or expired key, 403 for a blocked one, 503 when
+        the key store is unreachable and the key is not cached."""
+        try:
+            principal = await self._keys.get(hash_key(token))
+        except CacheUnavailable as exc:
+            raise ServiceUnavailableError(f"cannot check the API key: {exc}", code="key_store_unavailable") from None
+        if principal is None:
+            raise AuthenticationError("invalid API key", code="invalid_api_key")
+        check_access(principal, datetime.now(UTC))
+        return principal
+
+    async def admit(
+        self,
+        principal: Principal | None,
+        customer_id: str | None,
+        model_group: str,
+        estimate: Callable[[], Decimal],
+    ) -> Admission:
+        """Check the customer and every limit of the request at once; raise the refusal (403 blocked customer,
+        429 rate limited, 400 budget exceeded). ``estimate`` is called only when a budget applies."""
+        customer = await self._customer(customer_id)
+        if customer is not None and customer.blocked:
+            raise PermissionDeniedError("this customer is blocked", param="user", code="customer_blocked")
+        admission = Admission(principal, customer_id, model_group)
+        subjects = subjects_of(principal, customer_id, customer, self.settings.default_customer)
+        if not subjects:
+            return admission
+        budgeted = any(s.limits.max_budget is not None or model_group in s.limits.model_max_budget for s in subjects)
+        claims = claims_for(subjects, model_group, estimate() if budgeted else Decimal(0), self._clock())
+        admission.scopes = counter_scopes(claims)
+        try:
+            result = await self.counter.admit(claims)
+        except CounterUnavailable as exc:
+            if self.settings.fail_closed:
+                raise ServiceUnavailableError(
+                    "limits cannot be checked (the counter store is unreachable)", code="limits_unavailable"
+                ) from None
+            logger.warning("counters unreachable, admitting without limits (fail-open): %s", exc)
+            return admission
+        if isinstance(result, Refused):
+            raise _refusal(result, principal)
+        admission.ticket = result
+        admission.headers = _rate_headers(result, claims)
+        return admission
+
+    async def _customer(self, customer_id: str | None) -> CustomerRecord | None:
+        if customer_id is None:
+            return None
+        try:
+            return await self._customers.get(customer_id)
+        except CacheUnavailable:
+            # An unknown customer gets the default limits anyway; while the store is down, treat it as unknown.
+            return None
+
+    async def finish(self, admission: Admission, event: SpendEvent, *, tokens: int) -> None:
+        """Settle the request's reservation to its actual cost and queue its spend row (once per admission).
+        ``event.counter_scopes`` must be ``admission.scopes``."""
+        if admission.finished:
+            return
+        admission.finished = True
+        if admission.ticket is not None:
+            try:
+                if event.status < 400:
+                    cost = usd_to_nano(event.cost, round_up=False) if event.cost is not None else 0
+                    await self.counter.settle(admission.ticket, cost_nano=cost, tokens=tokens)
+                else:
+                    await self.counter.release(admission.ticket)
+            except CounterUnavailable as exc:
+                logger.warning("could not settle a request's counters: %s", exc)
+        if self.settings.spend_logs:
+            self.writer.record(event)
+
+    async def live_spend(self, scope: str, period: str = "all") -> Decimal:
+        """Spend of a counter scope right now (settled requests included within a second, before the rows land)."""
+        try:
+            return nano_to_usd(await self.counter.spent(scope, period))
+        except CounterUnavailable:
+            return await self.stores.spend.counter(scope, period)
+
+    # -- management ---------------------------------------------------------------------------------------------
+
+    async def invalidate(self, kind: str, ident: str | None = None) -> None:
+        """Drop cached records after a change, here and on every instance: ``("key", token_hash)``, ``("user",
+        id)``, ``("team", id)``, ``("customer", id)``."""
+        await self.invalidations.publish(f"{kind}:{ident}" if ident is not None else "*")
+
+    def _apply(self, message: str) -> None:
+        kind, _, ident = message.partition(":")
+        if kind == "key" and ident:
+            self._keys.invalidate(ident)
+        elif kind == "customer" and ident:
+            self._customers.invalidate(ident)
+            self._keys.invalidate()  # principals embed their key's customer
+        else:  # users and teams are embedded in every principal of theirs; "*" is everything
+            self._keys.invalidate()
+            self._customers.invalidate()
+
+    async def _prune_forever(self) -> None:
+        retention = self.settings.retention
+        assert retention is not None
+        seconds = retention.seconds or 30 * 86_400
+        while True:
+            cutoff = datetime.fromtimestamp(self._clock() - seconds, UTC)
+            try:
+                removed = await self.stores.spend.prune(cutoff)
+                if removed:
+                    logger.info("retention: removed %d spend rows older than %s", removed, cutoff.isoformat())
+            except Exception as exc:  # the database may be down; try again next round
+                logger.warning("retention pruning failed: %s", type(exc).__name__)
+            await asyncio.sleep(3600)
+
+
+def _rate_headers(ticket: Ticket, claims: Sequence[Claim]) -> dict[str, str]:
+    """OpenAI's ``x-ratelimit-*`` headers for the tightest rate claim of the request (LiteLLM sends the same)."""
+    headers: dict[str, str] = {}
+    best_requests: tuple[int, int] | None = None
+    best_tokens: tuple[int, int] | None = None
+    for claim in claims:
+        if not isinstance(claim, RateClaim):
+            continue
+        state = ticket.remaining.get(claim.scope)
+        if state is None:
+            continue
+        if claim.rpm is not None:
+            left = max(0, claim.rpm - state.requests)
+            if best_requests is None or left < best_requests[1]:
+                best_requests = (claim.rpm, left)
+        if claim.tpm is not None:
+            left = max(0, claim.tpm - state.tokens)
+            if best_tokens is None or left < best_tokens[1]:
+                best_tokens = (claim.tpm, left)
+    if best_requests is not None:
+        headers["x-ratelimit-limit-requests"] = str(best_requests[0])
+        headers["x-ratelimit-remaining-requests"] = str(best_requests[1])
+    if best_tokens is not None:
+        headers["x-ratelimit-limit-tokens"] = str(best_tokens[0])
+        headers["x-ratelimit-remaining-tokens"] = str(best_tokens[1])
+    return headers
+
+
+def _refusal(refused: Refused, principal: Principal | None) -> Exception:
+    """The error for a refused admission, naming the entity (a key by its display name, never its hash)."""
+    kind, _, ident = refused.claim.scope.partition(":")
+    if kind == "key" and principal is not None:
+        ident = principal.key.key_name + ident[len(principal.key.key_id) :]
+    who = f"{kind} {ident}"
+    if refused.reason == "budget":
+        assert isinstance(refused.claim, BudgetClaim)
+        spent = nano_to_usd(refused.current)
+        limit = "unlimited" if refused.limit == UNLIMITED_NANO else format(nano_to_usd(refused.limit), "f")
+        period = "" if refused.claim.period == "all" else f" in the period {refused.claim.period}"
+        return BudgetExceededError(
+            f"Budget has been exceeded! {who}: current cost {format(spent, 'f')} (spent and reserved){period}, "
+            f"max budget {limit}",
+            code="budget_exceeded",
+        )
+    what = {"rpm": "requests per minute", "tpm": "tokens per minute", "parallel": "parallel requests"}[refused.reason]
+    return RateLimitError(
+        f"rate limit reached for {who}: {refused.limit} {what} (current {refused.current})",
+        code="rate_limited",
+        retry_after=refused.retry_after,
+    )

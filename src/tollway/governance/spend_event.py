@@ -1,0 +1,128 @@
+"""``SpendEvent``: one spend row (one request), as the gateway records it and as the spool file holds it.
+
+The event is plain data. Its ``id`` is generated once, when the event is made, and is the primary key of
+``spend_logs``: a row replayed from the spool after a crash or an outage is recognised and written once.
+
+``to_json``/``from_json`` are the spool's line format (orjson). They round-trip exactly: money travels as a decimal
+string (never a float), times as ISO 8601 with their UTC offset.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+import orjson
+
+__all__ = ["CALL_TYPES", "SpendEvent", "new_event_id"]
+
+CALL_TYPES = ("chat", "completion", "embedding", "rerank", "messages")
+
+
+def new_event_id() -> str:
+    """A fresh event id (uuid4 hex, 32 characters)."""
+    return uuid.uuid4().hex
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SpendEvent:
+    """One request's usage and cost. ``cost`` None means unpriced (never a silent 0).
+
+    ``counter_scopes`` lists the (scope, period) budget counters whose persisted spend this row's cost increments
+    (``("key:<key_id>", "2025-06")``...), so ``spend_counters`` stays equal to the sum of the rows it counted.
+    It is not a ``spend_logs`` column.
+    """
+
+    ts: datetime
+    id: str = field(default_factory=new_event_id)
+    request_id: str = ""
+    key_hash: str | None = None
+    key_name: str | None = None
+    user_id: str | None = None
+    team_id: str | None = None
+    customer_id: str | None = None
+    feature: str | None = None
+    model_group: str | None = None
+    deployment_id: str | None = None
+    provider: str | None = None
+    model: str | None = None
+    call_type: str = "chat"
+    stream: bool = False
+    input_tokens: int = 0
+    cached_tokens: int = 0
+    cache_write_tokens: int = 0
+    output_tokens: int = 0
+    reasoning_tokens: int = 0
+    cost: Decimal | None = None
+    price_source: str | None = None
+    latency_ms: float = 0.0
+    ttft_ms: float | None = None
+    status: int = 200
+    error_class: str | None = None
+    cache_hit: bool = False
+    tags: list[str] = field(default_factory=list)
+    metadata: dict[str, Any] = field(default_factory=dict)
+    counter_scopes: list[tuple[str, str]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if self.ts.tzinfo is None:
+            raise ValueError("SpendEvent.ts must be timezone-aware (UTC)")
+
+    def to_json(self) -> bytes:
+        """One spool line's JSON (without the newline)."""
+        return orjson.dumps(
+            {
+                "id": self.id,
+                "request_id": self.request_id,
+                "ts": self.ts.isoformat(),
+                "key_hash": self.key_hash,
+                "key_name": self.key_name,
+                "user_id": self.user_id,
+                "team_id": self.team_id,
+                "customer_id": self.customer_id,
+                "feature": self.feature,
+                "model_group": self.model_group,
+                "deployment_id": self.deployment_id,
+                "provider": self.provider,
+                "model": self.model,
+                "call_type": self.call_type,
+                "stream": self.stream,
+                "input_tokens": self.input_tokens,
+                "cached_tokens": self.cached_tokens,
+                "cache_write_tokens": self.cache_write_tokens,
+                "output_tokens": self.output_tokens,
+                "reasoning_tokens": self.reasoning_tokens,
+                "cost": None if self.cost is None else str(self.cost),
+                "price_source": self.price_source,
+                "latency_ms": self.latency_ms,
+                "ttft_ms": self.ttft_ms,
+                "status": self.status,
+                "error_class": self.error_class,
+                "cache_hit": self.cache_hit,
+                "tags": self.tags,
+                "metadata": self.metadata,
+                "counter_scopes": self.counter_scopes,
+            }
+        )
+
+    @classmethod
+    def from_json(cls, data: bytes | str) -> SpendEvent:
+        """The event ``to_json`` wrote. Raises ``ValueError`` (``orjson.JSONDecodeError`` is one) on a bad line."""
+        raw = orjson.loads(data)
+        if not isinstance(raw, dict):
+            raise ValueError("a spend event is a JSON object")
+        try:
+            raw["ts"] = datetime.fromisoformat(raw["ts"])
+            cost = raw.get("cost")
+            raw["cost"] = None if cost is None else Decimal(cost)
+            raw["counter_scopes"] = [(str(scope), str(period)) for scope, period in raw.get("counter_scopes", ())]
+            return cls(**raw)
+        except (KeyError, TypeError, ArithmeticError) as exc:
+            raise ValueError(f"not a spend event: {exc}") from exc
+
+    def utc_ts(self) -> datetime:
+        """``ts`` in UTC (the day a rollup counts it in)."""
+        return self.ts.astimezone(UTC)

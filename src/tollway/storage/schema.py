@@ -1,0 +1,237 @@
+"""The store's tables (SQLAlchemy Core). Alembic migrations in ``tollway.storage.migrations`` create exactly these.
+
+Field names follow LiteLLM's where LiteLLM has the concept (``max_budget``, ``budget_duration``, ``rpm_limit``,
+``key_alias``, ...), so management API payloads map one to one. Money columns are ``Money`` (exact Decimal).
+Times are timezone-aware UTC. JSON columns hold lists/dicts (models, aliases, tags, metadata, per-model limits).
+
+Budgets have no ``spend``/``budget_reset_at`` columns: spend per budget period lives in ``spend_counters``
+(scope, period) → spent, written by the spend writer in the same transaction as the spend rows it sums, so it is
+exact and a budget "resets" simply by its period label changing (see ``tollway.governance.durations``).
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    Date,
+    DateTime,
+    Float,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+
+from tollway.storage.money import Money
+
+__all__ = [
+    "api_keys",
+    "audit_log",
+    "customers",
+    "metadata",
+    "spend_counters",
+    "spend_daily",
+    "spend_logs",
+    "team_members",
+    "teams",
+    "users",
+]
+
+# Named constraints, so Alembic migrations can alter them on every database (SQLite included).
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+ID = String(128)
+
+
+def _limits() -> list[Column[object]]:
+    """Budget and rate-limit columns shared by keys, users, teams and customers (None = no limit)."""
+    return [
+        Column("max_budget", Money, nullable=True),
+        Column("soft_budget", Money, nullable=True),
+        Column("budget_duration", String(16), nullable=True),
+        Column("rpm_limit", Integer, nullable=True),
+        Column("tpm_limit", BigInteger, nullable=True),
+        Column("max_parallel_requests", Integer, nullable=True),
+        # {"gpt-4o": {"budget_limit": "0.5", "time_period": "1d"}}, {"gpt-4o": 10}: LiteLLM's shapes.
+        Column("model_max_budget", JSON, nullable=False, default=dict),
+        Column("model_rpm_limit", JSON, nullable=False, default=dict),
+        Column("model_tpm_limit", JSON, nullable=False, default=dict),
+    ]
+
+
+def _stamps() -> list[Column[object]]:
+    return [
+        Column("metadata", JSON, nullable=False, default=dict),
+        Column("created_at", DateTime(timezone=True), nullable=False),
+        Column("updated_at", DateTime(timezone=True), nullable=False),
+        Column("created_by", String(128), nullable=True),
+        Column("updated_by", String(128), nullable=True),
+    ]
+
+
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),  # sha256 hex of the key; the key itself is never stored
+    Column("key_name", String(32), nullable=False),  # "sk-...abcd": what listings and logs show
+    # Stable across regeneration (the hash changes): budget and rate counters are scoped by it, so regenerating a
+    # key can never reset what it has spent.
+    Column("key_id", String(32), nullable=False, unique=True),
+    Column("key_alias", String(256), nullable=True, unique=True),
+    Column("role", String(16), nullable=False, default="user"),  # "admin" | "team_admin" | "user"
+    Column("user_id", ID, nullable=True, index=True),
+    Column("team_id", ID, nullable=True, index=True),
+    Column("customer_id", ID, nullable=True, index=True),
+    Column("models", JSON, nullable=False, default=list),  # allowed model groups; [] = all
+    Column("aliases", JSON, nullable=False, default=dict),  # requested name -> model group
+    Column("tags", JSON, nullable=False, default=list),
+    Column("blocked", Boolean, nullable=False, default=False),
+    Column("expires", DateTime(timezone=True), nullable=True),
+    *_limits(),
+    *_stamps(),
+)
+
+users = Table(
+    "users",
+    metadata,
+    Column("user_id", ID, primary_key=True),
+    Column("user_email", String(320), nullable=True),
+    Column("user_role", String(32), nullable=False, default="internal_user"),
+    Column("models", JSON, nullable=False, default=list),
+    Column("blocked", Boolean, nullable=False, default=False),
+    *_limits(),
+    *_stamps(),
+)
+
+teams = Table(
+    "teams",
+    metadata,
+    Column("team_id", ID, primary_key=True),
+    Column("team_alias", String(256), nullable=True),
+    Column("models", JSON, nullable=False, default=list),
+    Column("blocked", Boolean, nullable=False, default=False),
+    *_limits(),
+    *_stamps(),
+)
+
+team_members = Table(
+    "team_members",
+    metadata,
+    Column("team_id", ID, primary_key=True),
+    Column("user_id", ID, primary_key=True, index=True),
+    Column("role", String(16), nullable=False, default="user"),  # "admin" | "user"
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+customers = Table(
+    "customers",
+    metadata,
+    Column("customer_id", ID, primary_key=True),
+    Column("alias", String(256), nullable=True),
+    Column("blocked", Boolean, nullable=False, default=False),
+    Column("plan", String(64), nullable=True),
+    Column("allowed_model_region", String(16), nullable=True),
+    Column("default_model", String(256), nullable=True),
+    Column("stripe_customer_id", String(128), nullable=True, unique=True),
+    *_limits(),
+    *_stamps(),
+)
+
+spend_logs = Table(
+    "spend_logs",
+    metadata,
+    Column("id", String(32), primary_key=True),  # generated once per event: replays from the spool are idempotent
+    Column("request_id", String(128), nullable=False, index=True),
+    Column("ts", DateTime(timezone=True), nullable=False, index=True),
+    Column("key_hash", String(64), nullable=True),
+    Column("key_name", String(32), nullable=True),
+    Column("user_id", ID, nullable=True),
+    Column("team_id", ID, nullable=True),
+    Column("customer_id", ID, nullable=True),
+    Column("feature", String(128), nullable=True),
+    Column("model_group", String(256), nullable=True),
+    Column("deployment_id", String(256), nullable=True),
+    Column("provider", String(64), nullable=True),
+    Column("model", String(256), nullable=True),
+    Column("call_type", String(16), nullable=False),
+    Column("stream", Boolean, nullable=False, default=False),
+    Column("input_tokens", BigInteger, nullable=False, default=0),
+    Column("cached_tokens", BigInteger, nullable=False, default=0),
+    Column("cache_write_tokens", BigInteger, nullable=False, default=0),
+    Column("output_tokens", BigInteger, nullable=False, default=0),
+    Column("reasoning_tokens", BigInteger, nullable=False, default=0),
+    Column("cost", Money, nullable=True),  # None = unpriced (never a silent 0)
+    Column("price_source", String(64), nullable=True),
+    Column("latency_ms", Float, nullable=False, default=0.0),
+    Column("ttft_ms", Float, nullable=True),
+    Column("status", Integer, nullable=False),
+    Column("error_class", String(64), nullable=True),
+    Column("cache_hit", Boolean, nullable=False, default=False),
+    Column("tags", JSON, nullable=False, default=list),
+    Column("metadata", JSON, nullable=False, default=dict),
+    # Reports filter by one entity and a time range: one (entity, ts) index each (LiteLLM has none, #35766).
+    Index("ix_spend_logs_key_ts", "key_hash", "ts"),
+    Index("ix_spend_logs_user_ts", "user_id", "ts"),
+    Index("ix_spend_logs_team_ts", "team_id", "ts"),
+    Index("ix_spend_logs_customer_ts", "customer_id", "ts"),
+    Index("ix_spend_logs_model_ts", "model_group", "ts"),
+)
+
+# One row per (day, entity kind, entity id, model group): what reports read instead of scanning spend_logs.
+# entity_kind: "key" | "user" | "team" | "customer" | "tag" | "feature" | "model" | "all".
+spend_daily = Table(
+    "spend_daily",
+    metadata,
+    Column("day", Date, primary_key=True),
+    Column("entity_kind", String(16), primary_key=True),
+    Column("entity_id", String(256), primary_key=True),
+    Column("model_group", String(256), primary_key=True),
+    Column("requests", BigInteger, nullable=False, default=0),
+    Column("errors", BigInteger, nullable=False, default=0),
+    Column("input_tokens", BigInteger, nullable=False, default=0),
+    Column("cached_tokens", BigInteger, nullable=False, default=0),
+    Column("cache_write_tokens", BigInteger, nullable=False, default=0),
+    Column("output_tokens", BigInteger, nullable=False, default=0),
+    Column("reasoning_tokens", BigInteger, nullable=False, default=0),
+    Column("cost", Money, nullable=False),
+    Column("unpriced", BigInteger, nullable=False, default=0),  # requests whose cost is unknown
+    Index("ix_spend_daily_entity_day", "entity_kind", "entity_id", "day"),
+)
+
+# Spend per budget scope and period ("key:<key_id>", "team:t1", "key:<key_id>:model:gpt-4o"; period label from
+# durations.period_of): the persisted side of the budget counters, equal to the sum of the rows it counted.
+spend_counters = Table(
+    "spend_counters",
+    metadata,
+    Column("scope", String(400), primary_key=True),
+    Column("period", String(32), primary_key=True),
+    Column("spent", Money, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+# Append-only: the API has no route that updates or deletes an audit row.
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("ts", DateTime(timezone=True), nullable=False, index=True),
+    Column("actor", String(128), nullable=False),  # "master" or a key name ("sk-...abcd")
+    Column("action", String(64), nullable=False),  # "key.generate", "team.update", ...
+    Column("target_kind", String(16), nullable=False),
+    Column("target_id", String(256), nullable=True),
+    Column("before", JSON, nullable=True),  # secrets redacted
+    Column("after", JSON, nullable=True),
+    Column("note", Text, nullable=True),
+    Index("ix_audit_log_target", "target_kind", "target_id", "ts"),
+)

@@ -1,0 +1,84 @@
+"""Migrations: apply on an empty database, are idempotent, survive concurrent starts, and match storage.schema."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import Column, Integer, MetaData, inspect
+from sqlalchemy.engine import Connection
+
+from tollway.storage import schema
+from tollway.storage.database import Database
+from tollway.storage.migrate import alembic_config, current, head, upgrade
+
+
+def _diff(connection: Connection, metadata: MetaData) -> list[Any]:
+    context = MigrationContext.configure(connection, opts={"compare_type": True, "compare_server_default": True})
+    return list(compare_metadata(context, metadata))
+
+
+def _tables(connection: Connection) -> set[str]:
+    return set(inspect(connection).get_table_names())
+
+
+async def test_upgrade_creates_every_table_on_an_empty_database(database_url: str) -> None:
+    database = Database(database_url)
+    try:
+        assert await current(database) is None
+        await upgrade(database)
+        assert await current(database) == head() == "0001"
+        async with database.read() as connection:
+            tables = await connection.run_sync(_tables)
+    finally:
+        await database.aclose()
+    assert tables == {*schema.metadata.tables, "alembic_version"}
+
+
+async def test_the_migrated_database_matches_the_schema_exactly(database: Database) -> None:
+    async with database.read() as connection:
+        assert await connection.run_sync(_diff, schema.metadata) == []
+        # The comparison does see differences: a column the database lacks is one.
+        extended = MetaData()
+        for table in schema.metadata.tables.values():
+            table.to_metadata(extended)
+        extended.tables["users"].append_column(Column("extra", Integer, nullable=True))
+        differences = await connection.run_sync(_diff, extended)
+    assert [(kind, table, column.name) for kind, _, table, column in differences] == [("add_column", "users", "extra")]
+
+
+async def test_upgrade_is_idempotent(database: Database) -> None:
+    await upgrade(database)
+    await upgrade(database)
+    assert await current(database) == head()
+
+
+async def test_concurrent_upgrades_of_several_workers_all_succeed(database_url: str) -> None:
+    # N gateway workers starting at once, each with its own engine: the lock makes all but one find the schema done.
+    databases = [Database(database_url) for _ in range(4)]
+    try:
+        # Without the lock this does not fail cleanly: the upgrades block each other, hence the timeout.
+        await asyncio.wait_for(asyncio.gather(*(upgrade(database) for database in databases)), timeout=60)
+        revisions = [await current(database) for database in databases]
+        async with databases[0].read() as connection:
+            assert await connection.run_sync(_diff, schema.metadata) == []
+    finally:
+        for database in databases:
+            await database.aclose()
+    assert revisions == [head()] * 4
+
+
+async def test_downgrade_to_base_and_upgrade_again(database: Database) -> None:
+    def downgrade(connection: Connection) -> None:
+        command.downgrade(alembic_config(connection), "base")
+
+    async with database.write() as connection:
+        await connection.run_sync(downgrade)
+    async with database.read() as connection:
+        assert await connection.run_sync(_tables) == {"alembic_version"}
+    assert await current(database) is None
+    await upgrade(database)
+    assert await current(database) == head()
