@@ -214,3 +214,15 @@ async def test_customers_from_the_user_field_have_their_own_budget(database_url:
             "/v1/chat/completions", json=CHAT, headers={**bearer(MASTER), "x-tollway-customer": "acme"}
         )
         assert blocked.status_code == 403
+
+
+async def test_readiness_and_metrics_show_the_store_and_the_spend_writer(database_url: str, tmp_path: Path) -> None:
+    async with running(config(database_url, tmp_path / "spool")) as (_, client, _governance):
+        ready = await client.get("/health/readiness")
+        assert ready.status_code == 200
+        assert ready.json()["database"] == "connected"
+        assert ready.json()["spend_logs"]["outage"] is False
+        assert (await client.post("/v1/chat/completions", json=CHAT, headers=bearer(MASTER))).status_code == 200
+        exposition = (await client.get("/metrics", headers=bearer(MASTER))).text
+        assert "tollway_spend_rows_pending" in exposition
+        assert "tollway_spend_database_outage 0.0" in exposition

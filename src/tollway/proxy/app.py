@@ -81,7 +81,7 @@ def create_app(
         gate=gate,
     )
     health = HealthRoutes(router, redis_url=settings.redis_url, governance=lambda: gate.governance)
-    metrics = GatewayMetrics(router)
+    metrics = GatewayMetrics(router, governance=lambda: gate.governance)
     public = {"/health/liveliness", "/health/readiness", "/openapi.json", "/docs"}
     if metrics_public(config.settings):
         public.add("/metrics")

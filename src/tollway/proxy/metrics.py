@@ -19,10 +19,10 @@ from __future__ import annotations
 
 import bisect
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
@@ -36,6 +36,9 @@ from tollway.errors import TollwayError
 from tollway.proxy.responses import ResultResponse, SSEResponse
 from tollway.router import Router
 from tollway.types import ResponseMeta
+
+if TYPE_CHECKING:
+    from tollway.governance.service import Governance
 
 __all__ = ["OVERHEAD_HEADER", "GatewayMetrics", "RouteMetrics", "metrics_public"]
 
@@ -98,8 +101,9 @@ class _Series:
 class GatewayMetrics:
     """Every metric of one gateway app, in its own registry."""
 
-    def __init__(self, router: Router) -> None:
+    def __init__(self, router: Router, governance: Callable[[], Governance | None] = lambda: None) -> None:
         self._router = router
+        self.governance = governance
         # Deployment id → its configured group name: bounded labels, and O(1) per request.
         self._group_of = {d.id: d.model_name for d in router.deployments}
         self._groups = frozenset(router.model_names)
@@ -198,6 +202,34 @@ class _Collector(Collector):
         for labels, seconds in m._cooldowns.items():
             cooldown.add_metric(labels, seconds)
         yield cooldown
+        governance = m.governance()
+        if governance is not None:
+            yield from _spend_writer(governance)
+
+
+def _spend_writer(governance: Governance) -> Iterator[Metric]:
+    """The spend writer's state: what the on-call engineer checks when the database is in trouble."""
+    writer = governance.writer
+    for name, doc, value in (
+        ("tollway_spend_rows_pending", "Spend rows recorded and not yet in the database.", writer.pending()),
+        ("tollway_spend_rows_spooled", "Spend rows waiting in the spool files for the database.", writer.spooled()),
+        ("tollway_spend_database_outage", "1 while the spend writer cannot reach the database.", int(writer.outage)),
+    ):
+        gauge = GaugeMetricFamily(name, doc)
+        gauge.add_metric((), value)
+        yield gauge
+    for name, doc, total in (
+        ("tollway_spend_rows_written", "Spend rows the database acknowledged.", writer.written),
+        ("tollway_spend_rows_rejected", "Spend rows set aside as unstorable (rejected-<pid>.jsonl).", writer.rejected),
+        (
+            "tollway_spend_rows_dropped",
+            "Spend rows lost (neither spool nor memory could hold them).",
+            writer.dropped,
+        ),
+    ):
+        counter = CounterMetricFamily(name, doc)
+        counter.add_metric((), total)
+        yield counter
 
 
 def _histograms(series: list[_Series]) -> Iterator[Metric]:
