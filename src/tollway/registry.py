@@ -21,7 +21,7 @@ from tollway.spec import ProviderSpec
 if TYPE_CHECKING:
     from tollway.adapters.base import Adapter
 
-__all__ = ["PROVIDERS", "ProviderSpec", "load_adapter", "provider_list", "resolve_model"]
+__all__ = ["PROVIDERS", "ProviderSpec", "load_adapter", "provider_list", "resolve_model", "wire_api"]
 
 
 def _specs(*specs: ProviderSpec) -> Mapping[str, ProviderSpec]:
@@ -215,6 +215,13 @@ def _spec(name: str, model: str) -> ProviderSpec:
 
 
 @functools.cache
+def wire_api(model: str, provider: str | None = None) -> str:
+    """The wire API a model string is called with: the adapter module's name (``"anthropic"`` for Anthropic's
+    Messages API, ``"openai"`` for OpenAI's and every OpenAI-compatible vendor, ``"gemini"``, ...)."""
+    spec, _ = resolve_model(model, provider)
+    return spec.adapter.partition(":")[0].rpartition(".")[2]
+
+
 def load_adapter(import_string: str) -> Adapter:
     """Import and instantiate an adapter class once (adapters are stateless)."""
     module_name, _, class_name = import_string.partition(":")

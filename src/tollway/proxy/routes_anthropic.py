@@ -27,6 +27,7 @@ from tollway.proxy.gate import Gate
 from tollway.proxy.metrics import GatewayMetrics
 from tollway.proxy.responses import SSEResponse, error_body, guard, json_response, meta_headers, relay, result_response
 from tollway.proxy.settings import GatewaySettings
+from tollway.registry import wire_api
 from tollway.router import Router
 from tollway.streaming import AsyncCompletionStream
 
@@ -142,9 +143,17 @@ class MessagesRoutes:
             for d in self._router.deployments
             if d.model_name == model or ("*" in d.model_name and fnmatch.fnmatchcase(model, d.model_name))
         ]
-        return bool(matches) and all(d.model.startswith("anthropic/") for d in matches)
+        return bool(matches) and all(_speaks_anthropic(d.model) for d in matches)
 
 
 def _model_of(body: Mapping[str, Any]) -> str | None:
     model = body.get("model")
     return model if isinstance(model, str) else None
+
+
+def _speaks_anthropic(model: str) -> bool:
+    """Whether a deployment's model is called over Anthropic's Messages API (so thinking, top_k pass unchanged)."""
+    try:
+        return wire_api(model) == "anthropic"
+    except TollwayError:  # a provider the registry does not know: not Anthropic's API
+        return False
