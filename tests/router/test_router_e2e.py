@@ -399,3 +399,18 @@ async def test_rerank_is_routed_with_retries(cohere_fake: Any) -> None:
     assert ranked.meta.deployment_id == "co"
     assert ranked.meta.attempts == 2  # the 503 was retried
     await router.aclose()
+
+
+async def test_a_deployments_own_num_retries_retries_that_deployment(openai_fake: OpenAIFake) -> None:
+    # LiteLLM's litellm_params.num_retries: the call to that deployment retries itself, beside the router's retries.
+    openai_fake.script(Reply.error(503, "busy", headers={"retry-after": "0"}))
+    router = Router([fake_entry(openai_fake, "chat", "only", num_retries=1)], environ={}, num_retries=0)
+    response = await router.acompletion("chat", MESSAGES)
+    assert isinstance(response, tollway.ChatCompletion)
+    assert len(openai_fake.requests) == 2
+    await router.aclose()
+    openai_fake.script(Reply.error(503, "busy", headers={"retry-after": "0"}))
+    plain = Router([fake_entry(openai_fake, "chat", "only")], environ={}, num_retries=0)
+    with pytest.raises(tollway.ServiceUnavailableError):
+        await plain.acompletion("chat", MESSAGES)
+    await plain.aclose()

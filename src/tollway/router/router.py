@@ -190,21 +190,22 @@ class Router:
         if self.settings.enable_pre_call_checks:
             _check_context_window(deployment, target, messages)
         rest = {k: v for k, v in params.items() if k != "messages"}
-        # A request's own value replaces the deployment's (LiteLLM's rule) rather than colliding with it.
-        # num_retries=0 last: the loop retries; a deployment's own num_retries must not collide (a TypeError).
-        return await self._client.acompletion(target, messages, **{**call_params, **rest, "num_retries": 0})
+        # A request's own value replaces the deployment's (LiteLLM's rule) rather than colliding with it. The loop
+        # retries across the group; a deployment's own ``num_retries`` (LiteLLM's litellm_params) retries that
+        # deployment inside the call, as LiteLLM's does; without one the call itself never retries.
+        return await self._client.acompletion(target, messages, **{"num_retries": 0, **call_params, **rest})
 
     async def _embed(self, deployment: Deployment, model: str, params: dict[str, Any]) -> Answer:
         target = _expand(deployment.model, model) if _wildcard(deployment.model) else deployment.model
         inputs = params.get("input")
         rest = {k: v for k, v in params.items() if k != "input"}
-        return await self._client.aembedding(target, inputs, **{**deployment.call_params, **rest, "num_retries": 0})
+        return await self._client.aembedding(target, inputs, **{"num_retries": 0, **deployment.call_params, **rest})
 
     async def _rerank(self, deployment: Deployment, model: str, params: dict[str, Any]) -> Answer:
         target = _expand(deployment.model, model) if _wildcard(deployment.model) else deployment.model
         rest = {k: v for k, v in params.items() if k not in ("query", "documents")}
         return await self._client.arerank(
-            target, params["query"], params["documents"], **{**deployment.call_params, **rest, "num_retries": 0}
+            target, params["query"], params["documents"], **{"num_retries": 0, **deployment.call_params, **rest}
         )
 
     async def _pick(
