@@ -200,8 +200,8 @@ class Message(OpenAIObject):
 Delta = Message
 
 
-class Choice(OpenAIObject):
-    """One completion choice."""
+class _ChoiceBase(OpenAIObject):
+    """What a choice of a whole completion and a choice of a stream chunk share."""
 
     __slots__ = ()
 
@@ -211,13 +211,9 @@ class Choice(OpenAIObject):
         return int(self._data.get("index", 0))
 
     @property
-    def message(self) -> Message:
-        """The assistant message."""
-        return Message(self._data.get("message") or {})
-
-    @property
     def finish_reason(self) -> str | None:
-        """``stop``, ``length``, ``tool_calls``, ``content_filter`` or ``function_call``."""
+        """``stop``, ``length``, ``tool_calls``, ``content_filter`` or ``function_call`` (in a stream: set on the
+        choice's last chunk only)."""
         return self._data.get("finish_reason")
 
     @property
@@ -226,30 +222,26 @@ class Choice(OpenAIObject):
         return self._sub("logprobs", OpenAIObject)
 
 
-class ChunkChoice(OpenAIObject):
+class Choice(_ChoiceBase):
+    """One completion choice."""
+
+    __slots__ = ()
+
+    @property
+    def message(self) -> Message:
+        """The assistant message."""
+        return Message(self._data.get("message") or {})
+
+
+class ChunkChoice(_ChoiceBase):
     """One choice of a stream chunk."""
 
     __slots__ = ()
 
     @property
-    def index(self) -> int:
-        """The choice's position."""
-        return int(self._data.get("index", 0))
-
-    @property
     def delta(self) -> Delta:
         """What this chunk adds to the message."""
         return Delta(self._data.get("delta") or {})
-
-    @property
-    def finish_reason(self) -> str | None:
-        """Set on the last chunk of the choice."""
-        return self._data.get("finish_reason")
-
-    @property
-    def logprobs(self) -> OpenAIObject | None:
-        """Token log probabilities, when requested."""
-        return self._sub("logprobs", OpenAIObject)
 
 
 class Usage(OpenAIObject):
@@ -337,20 +329,15 @@ class _Response(OpenAIObject):
         return self._sub("usage", Usage)
 
 
-class ChatCompletion(_Response):
-    """A whole chat completion (``object: "chat.completion"``)."""
+class _ChatResponse(_Response):
+    """What a whole chat completion and a streamed chunk share."""
 
     __slots__ = ()
 
     @property
     def created(self) -> int:
-        """Unix time of creation."""
+        """Unix time of creation (the same on every chunk of a stream)."""
         return int(self._data.get("created", 0))
-
-    @property
-    def choices(self) -> list[Choice]:
-        """The choices (one unless ``n`` > 1)."""
-        return [Choice(c) for c in self._data.get("choices", ())]
 
     @property
     def system_fingerprint(self) -> str | None:
@@ -358,25 +345,26 @@ class ChatCompletion(_Response):
         return self._data.get("system_fingerprint")
 
 
-class ChatCompletionChunk(_Response):
+class ChatCompletion(_ChatResponse):
+    """A whole chat completion (``object: "chat.completion"``)."""
+
+    __slots__ = ()
+
+    @property
+    def choices(self) -> list[Choice]:
+        """The choices (one unless ``n`` > 1)."""
+        return [Choice(c) for c in self._data.get("choices", ())]
+
+
+class ChatCompletionChunk(_ChatResponse):
     """One streamed chunk (``object: "chat.completion.chunk"``)."""
 
     __slots__ = ()
 
     @property
-    def created(self) -> int:
-        """Unix time of creation (same on every chunk)."""
-        return int(self._data.get("created", 0))
-
-    @property
     def choices(self) -> list[ChunkChoice]:
         """The chunk's choices; empty on the final usage chunk."""
         return [ChunkChoice(c) for c in self._data.get("choices", ())]
-
-    @property
-    def system_fingerprint(self) -> str | None:
-        """Backend fingerprint."""
-        return self._data.get("system_fingerprint")
 
 
 class Embedding(OpenAIObject):

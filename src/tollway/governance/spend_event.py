@@ -9,7 +9,7 @@ string (never a float), times as ISO 8601 with their UTC offset.
 
 from __future__ import annotations
 
-import uuid
+import random
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -21,15 +21,24 @@ __all__ = ["CALL_TYPES", "SpendEvent", "new_event_id"]
 
 CALL_TYPES = ("chat", "completion", "embedding", "rerank", "messages")
 
+# RFC 4122 version 4: version nibble 4 (bits 76-79), variant bits 10 (bits 62-63).
+_UUID4_CLEAR = ~((0xF << 76) | (0x3 << 62)) & ((1 << 128) - 1)
+_UUID4_SET = (0x4 << 76) | (0x2 << 62)
+
 
 def new_event_id() -> str:
-    """A fresh event id (uuid4 hex, 32 characters)."""
-    return uuid.uuid4().hex
+    """A fresh event id (a random uuid4 as 32 hex digits). Built from ``random`` (seeded from os.urandom, reseeded
+    in forked children: 122 random bits) rather than ``uuid.uuid4()``, whose system call per id costs ~8x more
+    (3 µs, on every request); the id must be unique, not secret."""
+    return f"{random.getrandbits(128) & _UUID4_CLEAR | _UUID4_SET:032x}"
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class SpendEvent:
     """One request's usage and cost. ``cost`` None means unpriced (never a silent 0).
+
+    Read-only by convention: not frozen, because a frozen dataclass of 30 fields costs ~5 µs more to build (one
+    ``object.__setattr__`` per field) and the gateway builds one per request.
 
     ``counter_scopes`` lists the (scope, period) budget counters whose persisted spend this row's cost increments
     (``("key:<key_id>", "2025-06")``...), so ``spend_counters`` stays equal to the sum of the rows it counted.
@@ -77,7 +86,9 @@ class SpendEvent:
             {
                 "id": self.id,
                 "request_id": self.request_id,
-                "ts": self.ts.isoformat(),
+                # orjson writes a UTC datetime exactly as isoformat() does, at a fraction of the cost; other
+                # offsets go through isoformat() (orjson drops the seconds of an offset such as -01:01:01).
+                "ts": self.ts if self.ts.tzinfo is UTC else self.ts.isoformat(),
                 "key_hash": self.key_hash,
                 "key_name": self.key_name,
                 "user_id": self.user_id,

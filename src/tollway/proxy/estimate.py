@@ -24,6 +24,7 @@ from tollway.router.deployment import Deployment
 __all__ = ["DEFAULT_OUTPUT_ALLOWANCE", "CostEstimator"]
 
 DEFAULT_OUTPUT_ALLOWANCE = 1024
+ZERO = Decimal(0)
 
 _Target = tuple[str, str, PriceOverride | None]
 # Prices are dated (genai-prices has price periods); a group's resolved prices are re-read this often.
@@ -50,11 +51,11 @@ class CostEstimator:
     def estimate(self, group: str, body_bytes: int, body: Mapping[str, Any]) -> Decimal:
         """The cost to reserve for a request of ``body_bytes`` to ``group`` (0 when no deployment is priced)."""
         output = _output_tokens(body, self._allowance)
-        worst = Decimal(0)
+        worst = ZERO
         for price in self._prices_of(group):
-            cost = compute_cost(price, input_tokens=max(1, body_bytes // 3), output_tokens=output)
-            if cost is not None and cost.total > worst:
-                worst = cost.total
+            total = _total(price, max(1, body_bytes // 3), output)
+            if total is not None and total > worst:
+                worst = total
         return worst
 
     def _prices_of(self, group: str) -> list[Price]:
@@ -76,6 +77,16 @@ def _target(deployment: Deployment) -> _Target:
     _, options = split_params(deployment.call_params)
     spec, model = resolve_model(deployment.model, options.custom_llm_provider)
     return spec.name, model, parse_overrides(options.prices) if options.prices else None
+
+
+def _total(price: Price, input_tokens: int, output_tokens: int) -> Decimal | None:
+    """``compute_cost(...).total`` for plain input and output tokens. The usual plain price is summed here with
+    ``compute_cost``'s very Decimal operations (so the amount is identical), without building a ``Cost``."""
+    flat = price.for_input_tokens(input_tokens)
+    if flat.input is not None and flat.output is not None and flat.request is None:
+        return (ZERO + flat.input * input_tokens) + (ZERO + flat.output * max(output_tokens, 0)) + ZERO
+    cost = compute_cost(price, input_tokens=input_tokens, output_tokens=output_tokens)
+    return cost.total if cost is not None else None
 
 
 def _output_tokens(body: Mapping[str, Any], allowance: int) -> int:

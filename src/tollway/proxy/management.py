@@ -21,7 +21,7 @@ import math
 from collections.abc import Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -48,6 +48,7 @@ __all__ = [
     "RouteSpec",
     "check_fields",
     "choice",
+    "existing",
     "flag",
     "ident",
     "ident_list",
@@ -73,6 +74,7 @@ DEFAULT_PAGE_SIZE = 100
 MAX_PAGE_SIZE = 1000
 
 Parser = Callable[[Any, str], Any]
+T = TypeVar("T")
 
 
 class AlreadyExistsError(TollwayError):
@@ -262,6 +264,17 @@ def managed_team(caller: Caller) -> str | None:
     if caller.role == "team_admin" and principal is not None and principal.key.team_id is not None:
         return principal.key.team_id
     raise PermissionDeniedError("this route needs an admin key or a team admin key", code="admin_only")
+
+
+# -- lookups --------------------------------------------------------------------------------------------------------
+
+
+async def existing(get: Callable[[str], Awaitable[T | None]], ident_: str, kind: str, *, param: str | None = None) -> T:
+    """The record ``get(ident_)`` returns, or a 404 naming ``param`` (default ``{kind}_id``)."""
+    record = await get(ident_)
+    if record is None:
+        raise NotFoundError(f"{kind} {ident_!r} not found", param=param or f"{kind}_id", code=f"{kind}_not_found")
+    return record
 
 
 # -- the handlers' context ------------------------------------------------------------------------------------------

@@ -82,21 +82,30 @@ _SPEND = {
     "budget_reset_at": _nullable("string"),
 }
 
+_OPTIONAL_ID = _nullable("string", minLength=1, maxLength=128)
+_NAMES = {"type": "array", "items": {"type": "string"}}
+
+
+def _record(required: tuple[str, ...], **properties: Any) -> dict[str, Any]:
+    """A record as the API answers it: its own fields, then its limits and its stamps."""
+    return _obj(required, **properties, **_LIMITS_OUT, **_STAMPS)
+
+
 _KEY_FIELDS_IN: dict[str, Any] = {
     "key_alias": _nullable("string", maxLength=256),
     "models": _STRINGS,
     "aliases": _nullable("object", additionalProperties={"type": "string", "minLength": 1}),
     "tags": _STRINGS,
     "metadata": _METADATA,
-    "user_id": _nullable("string", minLength=1, maxLength=128),
-    "team_id": _nullable("string", minLength=1, maxLength=128),
-    "customer_id": _nullable("string", minLength=1, maxLength=128),
+    "user_id": _OPTIONAL_ID,
+    "team_id": _OPTIONAL_ID,
+    "customer_id": _OPTIONAL_ID,
     "role": {"enum": ["admin", "team_admin", "user", None]},
     "blocked": _nullable("boolean"),
     "duration": _DURATION,
     **LIMITS_IN,
 }
-_KEY_OUT = _obj(
+_KEY_OUT = _record(
     ("token", "key_name", "role", "models", "blocked"),
     token={"type": "string", "description": "the key's SHA-256 (hex)"},
     key_name={"type": "string", "examples": ["sk-...abcd"]},
@@ -106,67 +115,61 @@ _KEY_OUT = _obj(
     user_id=_nullable("string"),
     team_id=_nullable("string"),
     customer_id=_nullable("string"),
-    models={"type": "array", "items": {"type": "string"}},
+    models=_NAMES,
     aliases={"type": "object"},
-    tags={"type": "array", "items": {"type": "string"}},
+    tags=_NAMES,
     blocked={"type": "boolean"},
     expires=_nullable("string"),
-    **_LIMITS_OUT,
-    **_STAMPS,
 )
+_ACCESS_IN: dict[str, Any] = {  # the last fields of a user's and a team's payloads
+    "models": _STRINGS,
+    "blocked": _nullable("boolean"),
+    "metadata": _METADATA,
+    **LIMITS_IN,
+}
 _USER_FIELDS_IN: dict[str, Any] = {
-    "user_id": _nullable("string", minLength=1, maxLength=128),
+    "user_id": _OPTIONAL_ID,
     "user_email": _nullable("string", maxLength=320),
     "user_role": {
         "enum": ["proxy_admin", "proxy_admin_viewer", "internal_user", "internal_user_viewer", "team", "customer", None]
     },
-    "models": _STRINGS,
-    "blocked": _nullable("boolean"),
-    "metadata": _METADATA,
-    **LIMITS_IN,
+    **_ACCESS_IN,
 }
-_USER_OUT = _obj(
+_USER_OUT = _record(
     ("user_id", "user_role", "models", "blocked"),
     user_id={"type": "string"},
     user_email=_nullable("string"),
     user_role={"type": "string"},
-    models={"type": "array", "items": {"type": "string"}},
+    models=_NAMES,
     blocked={"type": "boolean"},
-    **_LIMITS_OUT,
-    **_STAMPS,
 )
 _MEMBER = _obj(("user_id",), closed=True, user_id=_ID, role={"enum": ["admin", "user"]})
 _TEAM_FIELDS_IN: dict[str, Any] = {
-    "team_id": _nullable("string", minLength=1, maxLength=128),
+    "team_id": _OPTIONAL_ID,
     "team_alias": _nullable("string", maxLength=256),
-    "models": _STRINGS,
-    "blocked": _nullable("boolean"),
-    "metadata": _METADATA,
-    **LIMITS_IN,
+    **_ACCESS_IN,
 }
-_TEAM_OUT = _obj(
+_TEAM_OUT = _record(
     ("team_id", "models", "blocked", "members_with_roles"),
     team_id={"type": "string"},
     team_alias=_nullable("string"),
-    models={"type": "array", "items": {"type": "string"}},
+    models=_NAMES,
     blocked={"type": "boolean"},
     members_with_roles={"type": "array", "items": _obj(("user_id", "role"), user_id={"type": "string"})},
-    **_LIMITS_OUT,
-    **_STAMPS,
 )
 _CUSTOMER_FIELDS_IN: dict[str, Any] = {
-    "customer_id": _nullable("string", minLength=1, maxLength=128),
-    "user_id": _nullable("string", minLength=1, maxLength=128, description="LiteLLM's name for the customer id"),
+    "customer_id": _OPTIONAL_ID,
+    "user_id": _OPTIONAL_ID | {"description": "LiteLLM's name for the customer id"},
     "alias": _nullable("string", maxLength=256),
     "blocked": _nullable("boolean"),
     "plan": _nullable("string", maxLength=64),
     "metadata": _METADATA,
-    "stripe_customer_id": _nullable("string", minLength=1, maxLength=128),
+    "stripe_customer_id": _OPTIONAL_ID,
     "allowed_model_region": {"enum": ["eu", "us", None]},
     "default_model": _nullable("string", maxLength=256),
     **LIMITS_IN,
 }
-_CUSTOMER_OUT = _obj(
+_CUSTOMER_OUT = _record(
     ("customer_id", "user_id", "blocked"),
     customer_id={"type": "string"},
     user_id={"type": "string"},
@@ -177,8 +180,6 @@ _CUSTOMER_OUT = _obj(
     default_model=_nullable("string"),
     stripe_customer_id=_nullable("string"),
     litellm_budget_table={"type": "object"},
-    **_LIMITS_OUT,
-    **_STAMPS,
 )
 
 
@@ -270,10 +271,49 @@ def _arr(item: Any) -> dict[str, Any]:
     return {"type": "array", "items": item}
 
 
-# path -> (method, summary, request body or query parameters, answer schema)
-_ROUTES: dict[str, tuple[str, str, Any, Any]] = {
+Route = tuple[str, str, Any, Any]  # (method, summary, request body or query parameters, answer schema)
+
+
+def _writes(kind: str, new: str, update: str) -> dict[str, Route]:
+    """``/{kind}/new`` and ``/{kind}/update``: a request schema each, the record as the answer."""
+    record = _ref(kind.capitalize())
+    return {
+        f"/{kind}/new": ("POST", f"Create a {kind}", new, record),
+        f"/{kind}/update": ("POST", f"Change a {kind}", update, record),
+    }
+
+
+def _delete(kind: str) -> dict[str, Route]:
+    """``/{kind}/delete {"{kind}_ids"}`` for the owners of keys (users, teams): their keys go too."""
+    ids, deleted = f"{kind}_ids", f"deleted_{kind}s"
+    asked: dict[str, Any] = {ids: _IDS}
+    answered: dict[str, Any] = {deleted: _arr(_ID), "deleted_keys": {"type": "integer"}}
+    body, answer = _obj((ids,), closed=True, **asked), _obj((deleted, "deleted_keys"), **answered)
+    return {f"/{kind}/delete": ("POST", f"Delete {kind}s (and their keys)", body, answer)}
+
+
+def _info(kind: str, record: dict[str, Any], summary: str, **lists: Any) -> dict[str, Route]:
+    """``GET /{kind}/info?{kind}_id=``: LiteLLM's ``{"{kind}_id", "{kind}_info", ...lists}``."""
+    name, info = f"{kind}_id", f"{kind}_info"
+    answered: dict[str, Any] = {name: {"type": "string"}, info: _with(record, **_SPEND), **lists}
+    answer = _obj((name, info, *lists), **answered)
+    return {f"/{kind}/info": ("GET", summary, _query(name), answer)}
+
+
+def _blocking(kind: str, noun: str, body: Any, answers: tuple[Any, Any], note: str = "") -> dict[str, Route]:
+    """``/{kind}/block`` and ``/{kind}/unblock``."""
+    return {
+        f"/{kind}/block": ("POST", f"Block {noun}{note}", body, answers[0]),
+        f"/{kind}/unblock": ("POST", f"Unblock {noun}", body, answers[1]),
+    }
+
+
+_KEY, _TEAM = _ref("Key"), _ref("Team")
+_CUSTOMER_IDS = _obj(closed=True, user_ids=_IDS, customer_ids=_IDS)
+
+_ROUTES: dict[str, Route] = {
     "/key/generate": ("POST", "Create a virtual key (shown once)", "KeyGenerateRequest", _ref("GeneratedKey")),
-    "/key/update": ("POST", "Change a key", "KeyUpdateRequest", _ref("Key")),
+    "/key/update": ("POST", "Change a key", "KeyUpdateRequest", _KEY),
     "/key/delete": (
         "POST",
         "Delete keys",
@@ -292,82 +332,41 @@ _ROUTES: dict[str, tuple[str, str, Any, Any]] = {
         _query("user_id", "team_id", "customer_id", page=_PAGE, size=_PAGE, return_full_object=_FLAG),
         _obj(
             ("keys", "total_count", "current_page", "total_pages"),
-            keys=_arr({"anyOf": [{"type": "string"}, _ref("Key")]}),
+            keys=_arr({"anyOf": [{"type": "string"}, _KEY]}),
             total_count={"type": "integer"},
             current_page={"type": "integer"},
             total_pages={"type": "integer"},
         ),
     ),
-    "/key/block": ("POST", "Block a key (every instance, within a second)", "KeyName", _ref("Key")),
-    "/key/unblock": ("POST", "Unblock a key", "KeyName", _ref("Key")),
+    **_blocking("key", "a key", "KeyName", (_KEY, _KEY), " (every instance, within a second)"),
     "/key/regenerate": ("POST", "Replace a key by a new one", "KeyRegenerateRequest", _ref("GeneratedKey")),
-    "/key/{key}/regenerate": (
-        "POST",
-        "Replace a key by a new one",
-        "KeyRegeneratePathRequest",
-        _ref("GeneratedKey"),
-    ),
-    "/user/new": ("POST", "Create a user", "UserNewRequest", _ref("User")),
-    "/user/update": ("POST", "Change a user", "UserUpdateRequest", _ref("User")),
-    "/user/delete": (
-        "POST",
-        "Delete users (and their keys)",
-        _obj(("user_ids",), closed=True, user_ids=_IDS),
-        _obj(("deleted_users", "deleted_keys"), deleted_users=_arr(_ID), deleted_keys={"type": "integer"}),
-    ),
-    "/user/info": (
-        "GET",
-        "A user with live spend, keys and teams",
-        _query("user_id"),
-        _obj(
-            ("user_id", "user_info", "keys", "teams"),
-            user_id={"type": "string"},
-            user_info=_with(_USER_OUT, **_SPEND),
-            keys=_arr(_ref("Key")),
-            teams=_arr(_ref("Team")),
-        ),
-    ),
+    "/key/{key}/regenerate": ("POST", "Replace a key by a new one", "KeyRegeneratePathRequest", _ref("GeneratedKey")),
+    **_writes("user", "UserNewRequest", "UserUpdateRequest"),
+    **_delete("user"),
+    **_info("user", _USER_OUT, "A user with live spend, keys and teams", keys=_arr(_KEY), teams=_arr(_TEAM)),
     "/user/list": (
         "GET",
         "List users",
         _query("role", "team_id", page=_PAGE, page_size=_PAGE),
         _page(_USER_OUT, "users"),
     ),
-    "/team/new": ("POST", "Create a team", "TeamNewRequest", _ref("Team")),
-    "/team/update": ("POST", "Change a team", "TeamUpdateRequest", _ref("Team")),
-    "/team/delete": (
-        "POST",
-        "Delete teams (and their keys)",
-        _obj(("team_ids",), closed=True, team_ids=_IDS),
-        _obj(("deleted_teams", "deleted_keys"), deleted_teams=_arr(_ID), deleted_keys={"type": "integer"}),
-    ),
-    "/team/info": (
-        "GET",
-        "A team with live spend and keys",
-        _query("team_id"),
-        _obj(
-            ("team_id", "team_info", "keys"),
-            team_id={"type": "string"},
-            team_info=_with(_TEAM_OUT, **_SPEND),
-            keys=_arr(_ref("Key")),
-        ),
-    ),
-    "/team/list": ("GET", "List teams", _query("user_id", page=_PAGE, page_size=_PAGE), _arr(_ref("Team"))),
-    "/team/member_add": ("POST", "Add members to a team", "TeamMemberAddRequest", _ref("Team")),
+    **_writes("team", "TeamNewRequest", "TeamUpdateRequest"),
+    **_delete("team"),
+    **_info("team", _TEAM_OUT, "A team with live spend and keys", keys=_arr(_KEY)),
+    "/team/list": ("GET", "List teams", _query("user_id", page=_PAGE, page_size=_PAGE), _arr(_TEAM)),
+    "/team/member_add": ("POST", "Add members to a team", "TeamMemberAddRequest", _TEAM),
     "/team/member_delete": (
         "POST",
         "Remove a member from a team",
         _obj(("team_id", "user_id"), closed=True, team_id=_ID, user_id=_ID),
-        _ref("Team"),
+        _TEAM,
     ),
-    "/team/block": ("POST", "Block a team", _obj(("team_id",), closed=True, team_id=_ID), _ref("Team")),
-    "/team/unblock": ("POST", "Unblock a team", _obj(("team_id",), closed=True, team_id=_ID), _ref("Team")),
-    "/customer/new": ("POST", "Create a customer", "CustomerRequest", _ref("Customer")),
-    "/customer/update": ("POST", "Change a customer", "CustomerRequest", _ref("Customer")),
+    **_blocking("team", "a team", _obj(("team_id",), closed=True, team_id=_ID), (_TEAM, _TEAM)),
+    **_writes("customer", "CustomerRequest", "CustomerRequest"),
     "/customer/delete": (
         "POST",
         "Delete customers",
-        _obj(closed=True, user_ids=_IDS, customer_ids=_IDS),
+        _CUSTOMER_IDS,
         _obj(("deleted_customers",), deleted_customers=_arr(_ID)),
     ),
     "/customer/info": (
@@ -382,17 +381,12 @@ _ROUTES: dict[str, tuple[str, str, Any, Any]] = {
         _query("plan", blocked=_FLAG, page=_PAGE, page_size=_PAGE),
         _arr(_ref("Customer")),
     ),
-    "/customer/block": (
-        "POST",
-        "Block customers (created blocked when new)",
-        _obj(closed=True, user_ids=_IDS, customer_ids=_IDS),
-        _obj(("blocked_users",), blocked_users=_arr(_ID)),
-    ),
-    "/customer/unblock": (
-        "POST",
-        "Unblock customers",
-        _obj(closed=True, user_ids=_IDS, customer_ids=_IDS),
-        _obj(("unblocked_users",), unblocked_users=_arr(_ID)),
+    **_blocking(
+        "customer",
+        "customers",
+        _CUSTOMER_IDS,
+        (_obj(("blocked_users",), blocked_users=_arr(_ID)), _obj(("unblocked_users",), unblocked_users=_arr(_ID))),
+        " (created blocked when new)",
     ),
     "/spend/logs": (
         "GET",

@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import functools
 from collections.abc import Callable
-from typing import Any, Literal, cast
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 import h11
 from uvicorn.config import Config
@@ -30,7 +30,7 @@ from uvicorn.server import ServerState
 from tollway.proxy.body import BODY_TIMEOUT
 from tollway.proxy.settings import DEFAULT_BODY_TIMEOUT, DEFAULT_HEADER_TIMEOUT
 
-__all__ = ["BODY", "HEADERS", "IDLE", "Deadlines", "TimedH11Protocol", "expire", "protocol_class"]
+__all__ = ["BODY", "HEADERS", "IDLE", "Deadlines", "Timed", "TimedH11Protocol", "expire", "protocol_class"]
 
 IDLE, HEADERS, BODY = 0, 1, 2
 
@@ -117,8 +117,23 @@ def expire(protocol: Any, phase: int) -> None:
     cycle.message_event.set()
 
 
-class TimedH11Protocol(H11Protocol):
-    """uvicorn's h11 protocol with the header and body deadlines of this module."""
+class _UvicornHttp(asyncio.Protocol):
+    """What ``Timed`` uses of the uvicorn protocol it is mixed into (``H11Protocol`` or ``HttpToolsProtocol``, which
+    share these members but no base class of uvicorn's), declared for the type checker."""
+
+    loop: asyncio.AbstractEventLoop
+    transport: asyncio.Transport
+    if TYPE_CHECKING:
+
+        def __init__(self, *args: Any) -> None: ...  # (config, server_state, app_state, _loop)
+
+        def on_response_complete(self) -> None: ...
+
+
+class Timed(_UvicornHttp):
+    """The deadlines' part that does not depend on the parser, mixed in before a uvicorn protocol: start the header
+    deadline when the connection opens, stop watching when it closes, close after an answer past a body deadline.
+    The subclass calls ``self.deadlines.enter`` as its parser reports the request's phases."""
 
     def __init__(
         self,
@@ -144,6 +159,17 @@ class TimedH11Protocol(H11Protocol):
         self.deadlines.stop()
         super().connection_lost(exc)
 
+    def on_response_complete(self) -> None:
+        """Close instead of keeping alive when the body deadline passed (the client may still be sending it)."""
+        if self.close_after_response:
+            self.transport.close()
+            return
+        super().on_response_complete()
+
+
+class TimedH11Protocol(Timed, H11Protocol):
+    """uvicorn's h11 protocol with the header and body deadlines of this module."""
+
     def handle_events(self) -> None:
         """Process what arrived, then note which part of a request the connection is now waiting for."""
         super().handle_events()
@@ -159,13 +185,6 @@ class TimedH11Protocol(H11Protocol):
             phase = IDLE
         if phase != self.deadlines.phase:
             self.deadlines.enter(phase)
-
-    def on_response_complete(self) -> None:
-        """Close instead of keeping alive when the body deadline passed (the client may still be sending it)."""
-        if self.close_after_response:
-            self.transport.close()
-            return
-        super().on_response_complete()
 
 
 def protocol_class(

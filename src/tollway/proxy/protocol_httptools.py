@@ -6,48 +6,19 @@ deadlines follow them exactly; pipelined requests are received one after another
 
 from __future__ import annotations
 
-import asyncio
-import functools
 from typing import Any
 
-from uvicorn.config import Config
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
-from uvicorn.server import ServerState
 
 from tollway.proxy.body import BODY_TIMEOUT
-from tollway.proxy.protocol import BODY, HEADERS, Deadlines, expire
-from tollway.proxy.settings import DEFAULT_BODY_TIMEOUT, DEFAULT_HEADER_TIMEOUT
+from tollway.proxy.protocol import BODY, HEADERS, Timed
 
 __all__ = ["TimedHttpToolsProtocol"]
 
 
-class TimedHttpToolsProtocol(HttpToolsProtocol):
+class TimedHttpToolsProtocol(Timed, HttpToolsProtocol):
     """uvicorn's httptools protocol that closes connections slow to send their headers and answers 408 to bodies
     that take too long."""
-
-    def __init__(
-        self,
-        config: Config,
-        server_state: ServerState,
-        app_state: dict[str, Any],
-        _loop: asyncio.AbstractEventLoop | None = None,
-        *,
-        header_timeout: float = DEFAULT_HEADER_TIMEOUT,
-        body_timeout: float = DEFAULT_BODY_TIMEOUT,
-    ) -> None:
-        super().__init__(config, server_state, app_state, _loop)
-        self.deadlines = Deadlines(self.loop, header_timeout, body_timeout, functools.partial(expire, self))
-        self.close_after_response = False
-
-    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        """Start the header deadline of the first request."""
-        super().connection_made(transport)
-        self.deadlines.enter(HEADERS)
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        """Stop watching."""
-        self.deadlines.stop()
-        super().connection_lost(exc)
 
     def on_message_begin(self) -> None:
         """The first byte of a request: its headers are due (the first request's since the connection opened)."""
@@ -66,10 +37,3 @@ class TimedHttpToolsProtocol(HttpToolsProtocol):
         """The whole request is in."""
         super().on_message_complete()
         self.deadlines.idle()
-
-    def on_response_complete(self) -> None:
-        """Close instead of keeping alive when the body deadline passed (the client may still be sending it)."""
-        if self.close_after_response:
-            self.transport.close()
-            return
-        super().on_response_complete()

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from tollway.errors import BadRequestError, NotFoundError
+from tollway.errors import BadRequestError
 from tollway.governance.records import (
     LIMIT_FIELDS,
     CustomerRecord,
@@ -26,13 +26,14 @@ from tollway.governance.records import (
     str_list,
 )
 from tollway.proxy.auth import require_admin
+from tollway.proxy.entity_routes import EntityRoutes
 from tollway.proxy.management import (
     MAX_PAGE_SIZE,
-    Management,
     Parser,
     Query,
     RouteSpec,
     choice,
+    existing,
     flag,
     ident,
     ident_list,
@@ -41,13 +42,12 @@ from tollway.proxy.management import (
     optional_text,
     paged,
     parse_changes,
-    spend_fields,
-    with_limits,
 )
 from tollway.proxy.routes_keys import delete_keys_of
 
 if TYPE_CHECKING:
-    pass
+    from tollway.governance.service import Governance
+    from tollway.storage.entities import CustomerStore, UserStore
 
 __all__ = ["CUSTOMER_FIELDS", "USER_FIELDS", "USER_ROLES", "CustomerRoutes", "UserRoutes"]
 
@@ -86,11 +86,10 @@ CUSTOMER_FIELDS = frozenset({*_CUSTOMER_PARSERS, *LIMIT_FIELDS, "customer_id", "
 """What ``/customer/new`` and ``/customer/update`` accept (``user_id`` is LiteLLM's name for the customer id)."""
 
 
-class UserRoutes:
+class UserRoutes(EntityRoutes[UserRecord]):
     """The ``/user/*`` handlers."""
 
-    def __init__(self, context: Management) -> None:
-        self.m = context
+    kind, id_field, fields, parsers = "user", "user_id", USER_FIELDS, _USER_PARSERS
 
     def routes(self) -> list[RouteSpec]:
         """(path, handler, method) of every user route."""
@@ -102,6 +101,14 @@ class UserRoutes:
             ("/user/list", self.list_users, "GET"),
         ]
 
+    def store(self, governance: Governance) -> UserStore:
+        """The users' store."""
+        return governance.stores.users
+
+    async def delete_keys(self, governance: Governance, request: Request, ident_: str) -> int:
+        """A deleted user's keys go too."""
+        return await delete_keys_of(self.m, governance, request, user_id=ident_)
+
     async def new(self, request: Request, request_id: str) -> Response:
         """``POST /user/new``: a user (``user_id`` generated when absent), added to ``teams`` as a member."""
         governance = self.m.governance()
@@ -111,20 +118,9 @@ class UserRoutes:
         user_id = str(uuid.uuid4()) if body.get("user_id") is None else ident(body["user_id"], "user_id")
         teams = [] if body.get("teams") is None else ident_list(body["teams"], "teams")
         for team_id in teams:
-            if await governance.stores.teams.get(team_id) is None:
-                raise NotFoundError(f"team {team_id!r} not found", param="teams", code="team_not_found")
-        now = self.m.clock()
-        record = UserRecord(
-            user_id=user_id,
-            limits=Limits(**limits),
-            created_at=now,
-            updated_at=now,
-            created_by=caller.name,
-            updated_by=caller.name,
-            **fields,
-        )
-        await governance.stores.users.create(record)
-        await self.m.changed(governance, request, "user.new", ("user", user_id), before=None, after=record)
+            await existing(governance.stores.teams.get, team_id, "team", param="teams")
+        record = UserRecord(user_id=user_id, limits=Limits(**limits), **self.stamps(caller), **fields)
+        await self.create(governance, request, record)
         for team_id in teams:
             before = await governance.stores.teams.get(team_id)
             await governance.stores.teams.add_member(team_id, user_id)
@@ -132,33 +128,13 @@ class UserRoutes:
             await self.m.changed(governance, request, "team.member_add", ("team", team_id), before=before, after=after)
         return ok({**record.to_api(), "teams": teams}, request_id)
 
-    async def update(self, request: Request, request_id: str) -> Response:
-        """``POST /user/update {"user_id", ...fields}``: the user after the change."""
-        governance = self.m.governance()
-        caller = require_admin(request)
-        body = await self.m.payload(request, USER_FIELDS)
-        user_id = ident(body.get("user_id"), "user_id")
-        current = await _get(governance.stores.users.get, user_id, "user")
-        fields, limits = parse_changes(body, _USER_PARSERS)
-        _, after = await governance.stores.users.update(
-            user_id, **fields, limits=with_limits(current.limits, limits), updated_by=caller.name
-        )
-        await self.m.changed(governance, request, "user.update", ("user", user_id), before=current, after=after)
-        return ok(after.to_api(), request_id)
-
     async def delete(self, request: Request, request_id: str) -> Response:
         """``POST /user/delete {"user_ids": [...]}``: the users, their memberships and their keys."""
         governance = self.m.governance()
         require_admin(request)
         body = await self.m.payload(request, ("user_ids",))
         user_ids = ident_list(body.get("user_ids"), "user_ids")
-        for user_id in user_ids:
-            await _get(governance.stores.users.get, user_id, "user", param="user_ids")
-        keys = 0
-        for user_id in user_ids:
-            keys += await delete_keys_of(self.m, governance, request, user_id=user_id)
-            before = await governance.stores.users.delete(user_id)
-            await self.m.changed(governance, request, "user.delete", ("user", user_id), before=before, after=None)
+        keys = await self.delete_all(governance, request, user_ids, "user_ids")
         return ok({"deleted_users": user_ids, "deleted_keys": keys}, request_id)
 
     async def info(self, request: Request, request_id: str) -> Response:
@@ -168,14 +144,13 @@ class UserRoutes:
         user_id = Query(request, ("user_id",)).ident("user_id")
         if user_id is None:
             raise BadRequestError("missing required parameter: 'user_id'", param="user_id")
-        record = await _get(governance.stores.users.get, user_id, "user")
-        spend = await spend_fields(governance, f"user:{user_id}", record.limits, self.m.clock())
+        record = await self.found(governance, user_id)
         keys, _ = await governance.stores.keys.list(user_id=user_id, page_size=MAX_PAGE_SIZE)
         teams, _ = await governance.stores.teams.list(user_id=user_id, page_size=MAX_PAGE_SIZE)
         return ok(
             {
                 "user_id": user_id,
-                "user_info": {**record.to_api(), **spend},
+                "user_info": await self.with_spend(governance, record),
                 "keys": [key.to_api() for key in keys],
                 "teams": [team.to_api() for team in teams],
             },
@@ -198,11 +173,10 @@ class UserRoutes:
         return ok(paged([user.to_api() for user in users], total, page, size, "users"), request_id)
 
 
-class CustomerRoutes:
+class CustomerRoutes(EntityRoutes[CustomerRecord]):
     """The ``/customer/*`` handlers."""
 
-    def __init__(self, context: Management) -> None:
-        self.m = context
+    kind, id_field, fields, parsers = "customer", "customer_id", CUSTOMER_FIELDS, _CUSTOMER_PARSERS
 
     def routes(self) -> list[RouteSpec]:
         """(path, handler, method) of every customer route."""
@@ -216,6 +190,14 @@ class CustomerRoutes:
             ("/customer/unblock", self.unblock, "POST"),
         ]
 
+    def store(self, governance: Governance) -> CustomerStore:
+        """The customers' store."""
+        return governance.stores.customers
+
+    def named(self, body: Mapping[str, Any]) -> str:
+        """``customer_id`` or LiteLLM's ``user_id``."""
+        return _customer_id(body)
+
     async def new(self, request: Request, request_id: str) -> Response:
         """``POST /customer/new {"user_id" or "customer_id", ...}``: the customer created."""
         governance = self.m.governance()
@@ -223,48 +205,16 @@ class CustomerRoutes:
         body = await self.m.payload(request, CUSTOMER_FIELDS)
         customer_id = _customer_id(body)
         fields, limits = parse_changes(body, _CUSTOMER_PARSERS)
-        now = self.m.clock()
-        record = CustomerRecord(
-            customer_id=customer_id,
-            limits=Limits(**limits),
-            created_at=now,
-            updated_at=now,
-            created_by=caller.name,
-            updated_by=caller.name,
-            **fields,
-        )
-        await governance.stores.customers.create(record)
-        await self.m.changed(governance, request, "customer.new", ("customer", customer_id), before=None, after=record)
+        record = CustomerRecord(customer_id=customer_id, limits=Limits(**limits), **self.stamps(caller), **fields)
+        await self.create(governance, request, record)
         return ok(record.to_api(), request_id)
-
-    async def update(self, request: Request, request_id: str) -> Response:
-        """``POST /customer/update {"user_id" or "customer_id", ...fields}``: the customer after the change."""
-        governance = self.m.governance()
-        caller = require_admin(request)
-        body = await self.m.payload(request, CUSTOMER_FIELDS)
-        customer_id = _customer_id(body)
-        current = await _get(governance.stores.customers.get, customer_id, "customer")
-        fields, limits = parse_changes(body, _CUSTOMER_PARSERS)
-        _, after = await governance.stores.customers.update(
-            customer_id, **fields, limits=with_limits(current.limits, limits), updated_by=caller.name
-        )
-        await self.m.changed(
-            governance, request, "customer.update", ("customer", customer_id), before=current, after=after
-        )
-        return ok(after.to_api(), request_id)
 
     async def delete(self, request: Request, request_id: str) -> Response:
         """``POST /customer/delete {"user_ids": [...]}`` (LiteLLM) or ``{"customer_ids": [...]}``."""
         governance = self.m.governance()
         require_admin(request)
         ids = _customer_ids(await self.m.payload(request, ("user_ids", "customer_ids")))
-        for customer_id in ids:
-            await _get(governance.stores.customers.get, customer_id, "customer", param="user_ids")
-        for customer_id in ids:
-            before = await governance.stores.customers.delete(customer_id)
-            await self.m.changed(
-                governance, request, "customer.delete", ("customer", customer_id), before=before, after=None
-            )
+        await self.delete_all(governance, request, ids, "user_ids")
         return ok({"deleted_customers": ids}, request_id)
 
     async def info(self, request: Request, request_id: str) -> Response:
@@ -274,9 +224,7 @@ class CustomerRoutes:
         customer_id = Query(request, ("customer_id", "end_user_id")).ident("customer_id", "end_user_id")
         if customer_id is None:
             raise BadRequestError("missing required parameter: 'customer_id'", param="customer_id")
-        record = await _get(governance.stores.customers.get, customer_id, "customer")
-        spend = await spend_fields(governance, f"customer:{customer_id}", record.limits, self.m.clock())
-        return ok({**record.to_api(), **spend}, request_id)
+        return ok(await self.with_spend(governance, await self.found(governance, customer_id)), request_id)
 
     async def list_customers(self, request: Request, request_id: str) -> Response:
         """``GET /customer/list?blocked=&plan=&page=&page_size=``: a JSON array as LiteLLM answers (the total in
@@ -298,21 +246,12 @@ class CustomerRoutes:
         caller = require_admin(request)
         ids = _customer_ids(await self.m.payload(request, ("user_ids", "customer_ids")))
         for customer_id in ids:
-            current = await governance.stores.customers.get(customer_id)
-            if current is None:
-                now = self.m.clock()
-                record = CustomerRecord(
-                    customer_id, blocked=True, created_at=now, updated_at=now, created_by=caller.name
-                )
-                await governance.stores.customers.create(record)
-                await self.m.changed(
-                    governance, request, "customer.block", ("customer", customer_id), before=None, after=record
-                )
+            if await governance.stores.customers.get(customer_id) is not None:
+                await self.set_blocked(governance, request, caller, customer_id, True)
                 continue
-            _, after = await governance.stores.customers.set_blocked(customer_id, True, updated_by=caller.name)
-            await self.m.changed(
-                governance, request, "customer.block", ("customer", customer_id), before=current, after=after
-            )
+            now = self.m.clock()
+            record = CustomerRecord(customer_id, blocked=True, created_at=now, updated_at=now, created_by=caller.name)
+            await self.create(governance, request, record, "block")
         return ok({"blocked_users": ids}, request_id)
 
     async def unblock(self, request: Request, request_id: str) -> Response:
@@ -321,21 +260,10 @@ class CustomerRoutes:
         caller = require_admin(request)
         ids = _customer_ids(await self.m.payload(request, ("user_ids", "customer_ids")))
         for customer_id in ids:
-            await _get(governance.stores.customers.get, customer_id, "customer", param="user_ids")
+            await self.found(governance, customer_id, "user_ids")
         for customer_id in ids:
-            before, after = await governance.stores.customers.set_blocked(customer_id, False, updated_by=caller.name)
-            await self.m.changed(
-                governance, request, "customer.unblock", ("customer", customer_id), before=before, after=after
-            )
+            await self.set_blocked(governance, request, caller, customer_id, False)
         return ok({"unblocked_users": ids}, request_id)
-
-
-async def _get(getter: Any, ident_: str, kind: str, *, param: str | None = None) -> Any:
-    """The record ``getter(ident_)`` returns, or 404."""
-    record = await getter(ident_)
-    if record is None:
-        raise NotFoundError(f"{kind} {ident_!r} not found", param=param or f"{kind}_id", code=f"{kind}_not_found")
-    return record
 
 
 def _customer_id(body: Mapping[str, Any]) -> str:

@@ -30,12 +30,14 @@ from tollway.governance.records import (
     str_map,
 )
 from tollway.proxy.auth import Caller, caller_of
+from tollway.proxy.entity_routes import EntityRoutes
 from tollway.proxy.management import (
     Management,
     Parser,
     Query,
     RouteSpec,
     choice,
+    existing,
     flag,
     ident,
     managed_team,
@@ -43,12 +45,12 @@ from tollway.proxy.management import (
     optional_ident,
     optional_text,
     parse_changes,
-    spend_fields,
     with_limits,
 )
 
 if TYPE_CHECKING:
     from tollway.governance.service import Governance
+    from tollway.storage.entities import KeyStore
 
 __all__ = ["KEY_FIELDS", "KeyRoutes", "delete_keys_of", "expiry"]
 
@@ -118,11 +120,11 @@ def _label(value: str) -> str:
     return key_name(value) if value.startswith(KEY_PREFIX) else f"{value[:8]}..."
 
 
-class KeyRoutes:
+class KeyRoutes(EntityRoutes[KeyRecord]):
     """The ``/key/*`` handlers."""
 
-    def __init__(self, context: Management) -> None:
-        self.m = context
+    kind, id_field, fields, parsers = "key", "token_hash", KEY_FIELDS, _PARSERS
+    name_field = "key"  # payloads name a key by the key or its hash
 
     def routes(self) -> list[RouteSpec]:
         """(path, handler, method) of every key route."""
@@ -138,9 +140,33 @@ class KeyRoutes:
             ("/key/{key}/regenerate", self.regenerate_path, "POST"),
         ]
 
+    def store(self, governance: Governance) -> KeyStore:
+        """The keys' store."""
+        return governance.stores.keys
+
+    def target(self, record: KeyRecord) -> str:
+        """A key is audited and counted under its ``key_id`` (stable across regeneration; the audit log never holds
+        a whole token hash); the cache names it by its hash (``ident_of``)."""
+        return record.key_id
+
     # -- lookups and rules ----------------------------------------------------------------------------------------
 
-    async def _key(self, governance: Governance, named: str, caller: Caller) -> KeyRecord:
+    def admitted(self, request: Request) -> Caller:
+        """Any caller: which keys it may manage is checked per key (``managed``, ``check``)."""
+        return caller_of(request)
+
+    def named(self, body: Mapping[str, Any]) -> str:
+        """The key (or hash) a payload names."""
+        return _named(body.get("key"), "key")
+
+    def parse(self, body: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The changes of a payload, with ``duration`` as the ``expires`` it sets."""
+        fields, limits = parse_changes(body, _PARSERS)
+        if "duration" in body:
+            fields["expires"] = expiry(body["duration"], self.m.clock())
+        return fields, limits
+
+    async def managed(self, governance: Governance, caller: Caller, named: str) -> KeyRecord:
         """The key named (by key or hash), if the caller may manage it: 403 / 404 otherwise."""
         managed_team(caller)  # a plain key learns nothing, not even whether the key exists
         record = await governance.stores.keys.get(token_hash_of(named))
@@ -149,7 +175,7 @@ class KeyRoutes:
         _may_manage(caller, record)
         return record
 
-    async def _check(self, governance: Governance, caller: Caller, fields: Mapping[str, Any]) -> None:
+    async def check(self, governance: Governance, caller: Caller, fields: Mapping[str, Any]) -> None:
         """What a key is set to must exist and be the caller's to set: its user and team exist (404), an admin
         role needs an admin (403), a team admin keeps keys in its team and gives them only its members (403)."""
         team = managed_team(caller)
@@ -158,20 +184,14 @@ class KeyRoutes:
         if team is not None and "team_id" in fields and fields["team_id"] != team:
             raise PermissionDeniedError("a team admin key manages the keys of its own team only", param="team_id")
         user_id, team_id = fields.get("user_id"), fields.get("team_id")
-        if user_id is not None and await governance.stores.users.get(user_id) is None:
-            raise NotFoundError(f"user {user_id!r} not found", param="user_id", code="user_not_found")
-        if team_id is not None and await governance.stores.teams.get(team_id) is None:
-            raise NotFoundError(f"team {team_id!r} not found", param="team_id", code="team_not_found")
+        if user_id is not None:
+            await existing(governance.stores.users.get, user_id, "user")
+        if team_id is not None:
+            await existing(governance.stores.teams.get, team_id, "team")
         if team is not None and user_id is not None:
             members = await governance.stores.teams.members(team)
             if all(member.user_id != user_id for member in members):
                 raise PermissionDeniedError(f"user {user_id!r} is not a member of team {team!r}", param="user_id")
-
-    def _changes(self, body: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-        fields, limits = parse_changes(body, _PARSERS)
-        if "duration" in body:
-            fields["expires"] = expiry(body["duration"], self.m.clock())
-        return fields, limits
 
     # -- handlers ---------------------------------------------------------------------------------------------------
 
@@ -181,39 +201,17 @@ class KeyRoutes:
         caller = caller_of(request)
         team = managed_team(caller)
         body = await self.m.payload(request, KEY_FIELDS)
-        fields, limits = self._changes(body)
+        fields, limits = self.parse(body)
         if team is not None:
             fields.setdefault("team_id", team)
-        await self._check(governance, caller, fields)
+        await self.check(governance, caller, fields)
         key = generate_key() if body.get("key") is None else _custom_key(body["key"], "key")
-        now = self.m.clock()
+        stamps = self.stamps(caller)
         record = KeyRecord(
-            token_hash=hash_key(key),
-            key_name=key_name(key),
-            limits=Limits(**limits),
-            created_at=now,
-            updated_at=now,
-            created_by=caller.name,
-            updated_by=caller.name,
-            **fields,
+            token_hash=hash_key(key), key_name=key_name(key), limits=Limits(**limits), **stamps, **fields
         )
-        await governance.stores.keys.create(record)
-        await _changed(self.m, governance, request, "key.generate", before=None, after=record)
+        await self.create(governance, request, record, "generate")
         return ok(_shown(key, record), request_id)
-
-    async def update(self, request: Request, request_id: str) -> Response:
-        """``POST /key/update {"key": key or hash, ...fields}``: the key as it is after the change."""
-        governance = self.m.governance()
-        caller = caller_of(request)
-        body = await self.m.payload(request, KEY_FIELDS)
-        current = await self._key(governance, _named(body.get("key"), "key"), caller)
-        fields, limits = self._changes(body)
-        await self._check(governance, caller, fields)
-        _, after = await governance.stores.keys.update(
-            current.token_hash, **fields, limits=with_limits(current.limits, limits), updated_by=caller.name
-        )
-        await _changed(self.m, governance, request, "key.update", before=current, after=after)
-        return ok(after.to_api(), request_id)
 
     async def delete(self, request: Request, request_id: str) -> Response:
         """``POST /key/delete {"keys": [...]}`` (or ``{"key_aliases": [...]}``): every key checked, then deleted."""
@@ -223,7 +221,7 @@ class KeyRoutes:
         keys, aliases = body.get("keys") or [], body.get("key_aliases") or []
         if not isinstance(keys, list) or not isinstance(aliases, list) or not (keys or aliases):
             raise BadRequestError("send 'keys': [key or hash, ...] or 'key_aliases': [...]", param="keys")
-        records = [await self._key(governance, _named(k, f"keys[{i}]"), caller) for i, k in enumerate(keys)]
+        records = [await self.managed(governance, caller, _named(k, f"keys[{i}]")) for i, k in enumerate(keys)]
         for index, alias in enumerate(aliases):
             found = await governance.stores.keys.get_by_alias(ident(alias, f"key_aliases[{index}]"))
             if found is None:
@@ -233,7 +231,7 @@ class KeyRoutes:
         deleted: list[str] = []
         for record in {record.token_hash: record for record in records}.values():
             before = await governance.stores.keys.delete(record.token_hash)
-            await _changed(self.m, governance, request, "key.delete", before=before, after=None)
+            await self.audit(governance, request, "delete", before=before, after=None)
             deleted.append(record.token_hash)
         return ok({"deleted_keys": deleted}, request_id)
 
@@ -251,9 +249,8 @@ class KeyRoutes:
                 raise NotFoundError("key not found", param="key", code="key_not_found")
         else:
             assert named is not None
-            record = await self._key(governance, named, caller)
-        spend = await spend_fields(governance, f"key:{record.key_id}", record.limits, self.m.clock())
-        return ok({"key": record.token_hash, "info": {**record.to_api(), **spend}}, request_id)
+            record = await self.managed(governance, caller, named)
+        return ok({"key": record.token_hash, "info": await self.with_spend(governance, record)}, request_id)
 
     async def list_keys(self, request: Request, request_id: str) -> Response:
         """``GET /key/list?user_id=&team_id=&customer_id=&page=&size=&return_full_object=``: LiteLLM's shape
@@ -285,24 +282,6 @@ class KeyRoutes:
             request_id,
         )
 
-    async def block(self, request: Request, request_id: str) -> Response:
-        """``POST /key/block {"key"}``: refused on every instance within a second."""
-        return await self._set_blocked(request, request_id, True)
-
-    async def unblock(self, request: Request, request_id: str) -> Response:
-        """``POST /key/unblock {"key"}``."""
-        return await self._set_blocked(request, request_id, False)
-
-    async def _set_blocked(self, request: Request, request_id: str, blocked: bool) -> Response:
-        governance = self.m.governance()
-        caller = caller_of(request)
-        body = await self.m.payload(request, ("key",))
-        current = await self._key(governance, _named(body.get("key"), "key"), caller)
-        _, after = await governance.stores.keys.set_blocked(current.token_hash, blocked, updated_by=caller.name)
-        action = "key.block" if blocked else "key.unblock"
-        await _changed(self.m, governance, request, action, before=current, after=after)
-        return ok(after.to_api(), request_id)
-
     async def regenerate(self, request: Request, request_id: str) -> Response:
         """``POST /key/regenerate {"key", "new_key"?, ...fields}``: a new key, shown once; the old one stops working
         at once."""
@@ -317,9 +296,9 @@ class KeyRoutes:
     async def _regenerate(self, request: Request, request_id: str, named: str, body: Mapping[str, Any]) -> Response:
         governance = self.m.governance()
         caller = caller_of(request)
-        current = await self._key(governance, named, caller)
-        fields, limits = self._changes(body)
-        await self._check(governance, caller, fields)
+        current = await self.managed(governance, caller, named)
+        fields, limits = self.parse(body)
+        await self.check(governance, caller, fields)
         key = generate_key() if body.get("new_key") is None else _custom_key(body["new_key"], "new_key")
         fresh = replace(
             current,
@@ -333,7 +312,7 @@ class KeyRoutes:
         before, after = await governance.stores.keys.regenerate(current.token_hash, fresh)
         await governance.invalidate("key", after.token_hash)
         note = f"replaced by {after.key_name}"
-        await _changed(self.m, governance, request, "key.regenerate", before=before, after=after, note=note)
+        await self.audit(governance, request, "regenerate", before=before, after=after, note=note)
         return ok(_shown(key, after), request_id)
 
 
@@ -344,26 +323,6 @@ def _may_manage(caller: Caller, record: KeyRecord) -> None:
         return
     if record.team_id != team or record.role == "admin":
         raise PermissionDeniedError("a team admin key manages the keys of its own team only", param="key")
-
-
-async def _changed(
-    context: Management,
-    governance: Governance,
-    request: Request,
-    action: str,
-    *,
-    before: KeyRecord | None,
-    after: KeyRecord | None,
-    note: str | None = None,
-) -> None:
-    """Audit a key change under the key's ``key_id`` (stable across regeneration; the audit log never holds a whole
-    token hash) and drop the cached key, which the cache names by its hash."""
-    record = before or after
-    assert record is not None
-    target = ("key", record.key_id)
-    await context.changed(
-        governance, request, action, target, before=before, after=after, note=note, cached=record.token_hash
-    )
 
 
 def _shown(key: str, record: KeyRecord) -> dict[str, Any]:
@@ -381,6 +340,7 @@ async def delete_keys_of(
 ) -> int:
     """Delete every key of a user or a team being deleted (as LiteLLM does: a key must not outlive the budgets it
     was bound by), each audited; how many went."""
+    keys = KeyRoutes(context)
     deleted = 0
     while True:
         # Always the first page: the previous one is gone.
@@ -390,7 +350,5 @@ async def delete_keys_of(
         for record in records:
             before = await governance.stores.keys.delete(record.token_hash)
             owner = f"user {user_id}" if user_id is not None else f"team {team_id}"
-            await _changed(
-                context, governance, request, "key.delete", before=before, after=None, note=f"{owner} deleted"
-            )
+            await keys.audit(governance, request, "delete", before=before, after=None, note=f"{owner} deleted")
             deleted += 1

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from tollway.errors import BadRequestError, NotFoundError, PermissionDeniedError
+from tollway.errors import BadRequestError, PermissionDeniedError
 from tollway.governance.records import (
     LIMIT_FIELDS,
     InvalidFieldError,
@@ -24,12 +24,13 @@ from tollway.governance.records import (
     str_list,
 )
 from tollway.proxy.auth import caller_of, require_admin
+from tollway.proxy.entity_routes import EntityRoutes
 from tollway.proxy.management import (
     MAX_PAGE_SIZE,
-    Management,
     Parser,
     Query,
     RouteSpec,
+    existing,
     flag,
     ident,
     ident_list,
@@ -37,13 +38,12 @@ from tollway.proxy.management import (
     ok,
     optional_text,
     parse_changes,
-    spend_fields,
-    with_limits,
 )
 from tollway.proxy.routes_keys import delete_keys_of
 
 if TYPE_CHECKING:
     from tollway.governance.service import Governance
+    from tollway.storage.entities import TeamStore
 
 __all__ = ["MEMBER_ROLES", "TEAM_FIELDS", "TeamRoutes"]
 
@@ -89,11 +89,10 @@ def _members(value: Any, name: str) -> list[TeamMember]:
     return members
 
 
-class TeamRoutes:
+class TeamRoutes(EntityRoutes[TeamRecord]):
     """The ``/team/*`` handlers."""
 
-    def __init__(self, context: Management) -> None:
-        self.m = context
+    kind, id_field, fields, parsers = "team", "team_id", TEAM_FIELDS, _PARSERS
 
     def routes(self) -> list[RouteSpec]:
         """(path, handler, method) of every team route."""
@@ -109,16 +108,17 @@ class TeamRoutes:
             ("/team/unblock", self.unblock, "POST"),
         ]
 
-    async def _team(self, governance: Governance, team_id: Any, param: str = "team_id") -> TeamRecord:
-        found = await governance.stores.teams.get(ident(team_id, param))
-        if found is None:
-            raise NotFoundError(f"team {team_id!r} not found", param=param, code="team_not_found")
-        return found
+    def store(self, governance: Governance) -> TeamStore:
+        """The teams' store."""
+        return governance.stores.teams
+
+    async def delete_keys(self, governance: Governance, request: Request, ident_: str) -> int:
+        """A deleted team's keys go too."""
+        return await delete_keys_of(self.m, governance, request, team_id=ident_)
 
     async def _users_exist(self, governance: Governance, members: list[TeamMember], param: str) -> None:
         for member in members:
-            if await governance.stores.users.get(member.user_id) is None:
-                raise NotFoundError(f"user {member.user_id!r} not found", param=param, code="user_not_found")
+            await existing(governance.stores.users.get, member.user_id, "user", param=param)
 
     async def new(self, request: Request, request_id: str) -> Response:
         """``POST /team/new``: a team (``team_id`` generated when absent) with its ``members_with_roles``."""
@@ -130,34 +130,12 @@ class TeamRoutes:
         given = body.get("members_with_roles")
         members = [] if given is None or given == [] else _members(given, "members_with_roles")
         await self._users_exist(governance, members, "members_with_roles")
-        now = self.m.clock()
-        record = TeamRecord(
-            team_id=team_id,
-            limits=Limits(**limits),
-            members=tuple(members),
-            created_at=now,
-            updated_at=now,
-            created_by=caller.name,
-            updated_by=caller.name,
-            **fields,
-        )
+        stamps = self.stamps(caller)
+        record = TeamRecord(team_id=team_id, limits=Limits(**limits), members=tuple(members), **stamps, **fields)
         await governance.stores.teams.create(record)
-        created = await self._team(governance, team_id)
-        await self.m.changed(governance, request, "team.new", ("team", team_id), before=None, after=created)
+        created = await self.found(governance, team_id)  # as stored: the members with their stamps
+        await self.audit(governance, request, "new", before=None, after=created)
         return ok(created.to_api(), request_id)
-
-    async def update(self, request: Request, request_id: str) -> Response:
-        """``POST /team/update {"team_id", ...fields}``: the team after the change."""
-        governance = self.m.governance()
-        caller = require_admin(request)
-        body = await self.m.payload(request, TEAM_FIELDS)
-        current = await self._team(governance, body.get("team_id"))
-        fields, limits = parse_changes(body, _PARSERS)
-        _, after = await governance.stores.teams.update(
-            current.team_id, **fields, limits=with_limits(current.limits, limits), updated_by=caller.name
-        )
-        await self.m.changed(governance, request, "team.update", ("team", current.team_id), before=current, after=after)
-        return ok(after.to_api(), request_id)
 
     async def delete(self, request: Request, request_id: str) -> Response:
         """``POST /team/delete {"team_ids": [...]}``: the teams, their memberships and their keys."""
@@ -165,13 +143,7 @@ class TeamRoutes:
         require_admin(request)
         body = await self.m.payload(request, ("team_ids",))
         team_ids = ident_list(body.get("team_ids"), "team_ids")
-        for team_id in team_ids:
-            await self._team(governance, team_id, "team_ids")
-        keys = 0
-        for team_id in team_ids:
-            keys += await delete_keys_of(self.m, governance, request, team_id=team_id)
-            before = await governance.stores.teams.delete(team_id)
-            await self.m.changed(governance, request, "team.delete", ("team", team_id), before=before, after=None)
+        keys = await self.delete_all(governance, request, team_ids, "team_ids")
         return ok({"deleted_teams": team_ids, "deleted_keys": keys}, request_id)
 
     async def info(self, request: Request, request_id: str) -> Response:
@@ -184,11 +156,14 @@ class TeamRoutes:
             raise BadRequestError("missing required parameter: 'team_id'", param="team_id")
         if team is not None and team_id != team:
             raise PermissionDeniedError("a team admin key reads its own team only", param="team_id")
-        record = await self._team(governance, team_id)
-        spend = await spend_fields(governance, f"team:{team_id}", record.limits, self.m.clock())
+        record = await self.found(governance, team_id)
         keys, _ = await governance.stores.keys.list(team_id=team_id, page_size=MAX_PAGE_SIZE)
         return ok(
-            {"team_id": team_id, "team_info": {**record.to_api(), **spend}, "keys": [key.to_api() for key in keys]},
+            {
+                "team_id": team_id,
+                "team_info": await self.with_spend(governance, record),
+                "keys": [key.to_api() for key in keys],
+            },
             request_id,
         )
 
@@ -207,46 +182,27 @@ class TeamRoutes:
         governance = self.m.governance()
         require_admin(request)
         body = await self.m.payload(request, ("team_id", "member"))
-        current = await self._team(governance, body.get("team_id"))
+        current = await self.found(governance, self.named(body))
         if body.get("member") is None:
             raise BadRequestError("missing required parameter: 'member'", param="member")
         members = _members(body["member"], "member")
         await self._users_exist(governance, members, "member")
         for member in members:
             await governance.stores.teams.add_member(current.team_id, member.user_id, member.role)
-        after = await self._team(governance, current.team_id)
-        await self.m.changed(
-            governance, request, "team.member_add", ("team", current.team_id), before=current, after=after
-        )
-        return ok(after.to_api(), request_id)
+        return await self._members_changed(governance, request, request_id, "member_add", current)
 
     async def member_delete(self, request: Request, request_id: str) -> Response:
         """``POST /team/member_delete {"team_id", "user_id"}``: the team after."""
         governance = self.m.governance()
         require_admin(request)
         body = await self.m.payload(request, ("team_id", "user_id"))
-        current = await self._team(governance, body.get("team_id"))
+        current = await self.found(governance, self.named(body))
         await governance.stores.teams.remove_member(current.team_id, ident(body.get("user_id"), "user_id"))
-        after = await self._team(governance, current.team_id)
-        await self.m.changed(
-            governance, request, "team.member_delete", ("team", current.team_id), before=current, after=after
-        )
-        return ok(after.to_api(), request_id)
+        return await self._members_changed(governance, request, request_id, "member_delete", current)
 
-    async def block(self, request: Request, request_id: str) -> Response:
-        """``POST /team/block {"team_id"}``: every key of the team is refused within a second."""
-        return await self._set_blocked(request, request_id, True)
-
-    async def unblock(self, request: Request, request_id: str) -> Response:
-        """``POST /team/unblock {"team_id"}``."""
-        return await self._set_blocked(request, request_id, False)
-
-    async def _set_blocked(self, request: Request, request_id: str, blocked: bool) -> Response:
-        governance = self.m.governance()
-        caller = require_admin(request)
-        body = await self.m.payload(request, ("team_id",))
-        current = await self._team(governance, body.get("team_id"))
-        _, after = await governance.stores.teams.set_blocked(current.team_id, blocked, updated_by=caller.name)
-        action = "team.block" if blocked else "team.unblock"
-        await self.m.changed(governance, request, action, ("team", current.team_id), before=current, after=after)
+    async def _members_changed(
+        self, governance: Governance, request: Request, request_id: str, verb: str, before: TeamRecord
+    ) -> Response:
+        after = await self.found(governance, before.team_id)
+        await self.audit(governance, request, verb, before=before, after=after)
         return ok(after.to_api(), request_id)

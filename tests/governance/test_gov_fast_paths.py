@@ -1,0 +1,62 @@
+"""The governance hot path's cheaper forms give what the general forms give: event ids, spool lines, estimates."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta, timezone
+from decimal import Decimal
+
+import pytest
+
+from tollway.governance.spend_event import SpendEvent, new_event_id
+from tollway.pricing.cost import Price, PriceTier, compute_cost
+from tollway.proxy.estimate import _total
+
+
+def test_event_ids_are_unique_uuid4_hex() -> None:
+    ids = [new_event_id() for _ in range(20_000)]
+    assert len(set(ids)) == len(ids)
+    for value in ids[:200]:
+        parsed = uuid.UUID(hex=value)
+        assert parsed.hex == value
+        assert parsed.version == 4
+        assert parsed.variant == uuid.RFC_4122
+
+
+@pytest.mark.parametrize(
+    "ts",
+    [
+        datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC),
+        datetime(2025, 1, 2, 3, 4, 5, 1, tzinfo=UTC),
+        datetime(2025, 1, 2, 3, 4, 5, 678901, tzinfo=timezone(timedelta(hours=5, minutes=30))),
+        datetime(2025, 1, 2, 3, 4, 5, tzinfo=timezone(timedelta(seconds=-3661))),  # orjson would drop the seconds
+    ],
+)
+def test_spool_lines_write_the_time_as_isoformat_and_round_trip(ts: datetime) -> None:
+    event = SpendEvent(ts=ts, cost=Decimal("0.000000000000001"), counter_scopes=[("key:k", "all")])
+    line = event.to_json()
+    assert f'"ts":"{ts.isoformat()}"'.encode() in line
+    assert SpendEvent.from_json(line) == event
+
+
+PLAIN = Price(input=Decimal("0.00000015"), output=Decimal("0.0000006"), source="test")
+TIERED = Price(
+    input=Decimal("0.000001"),
+    output=Decimal("0.000002"),
+    tiers=(PriceTier(200, (("input", Decimal("0.000003")), ("output", Decimal("0.000004")))),),
+    source="test",
+)
+PER_REQUEST = Price(input=Decimal("0.000001"), output=Decimal("0.000002"), request=Decimal("0.01"), source="test")
+NO_OUTPUT = Price(input=Decimal("0.000001"), source="test")
+
+
+@pytest.mark.parametrize("price", [PLAIN, TIERED, PER_REQUEST, NO_OUTPUT])
+@pytest.mark.parametrize(("input_tokens", "output_tokens"), [(1, 1024), (200, 5), (201, 0), (10**7, 10**6)])
+def test_the_estimate_total_is_compute_costs_total(price: Price, input_tokens: int, output_tokens: int) -> None:
+    cost = compute_cost(price, input_tokens=input_tokens, output_tokens=output_tokens)
+    total = _total(price, input_tokens, output_tokens)
+    if cost is None:
+        assert total is None
+    else:
+        assert total == cost.total
+        assert str(total) == str(cost.total)  # the same Decimal, exponent included
