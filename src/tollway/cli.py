@@ -40,6 +40,9 @@ def _parser() -> argparse.ArgumentParser:
     from tollway.storage.db_cli import add_db_commands
 
     add_db_commands(commands)
+    from tollway.economics.revenue_cli import add_revenue_commands
+
+    add_revenue_commands(commands)
     return parser
 
 
@@ -169,7 +172,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "serve":
         return _serve(args.config, args.host, args.port, args.workers, dev=args.dev)
-    if args.command in ("config", "db"):
+    if args.command in ("config", "db", "revenue"):
         status: int = args.handler(args)
         return status
     if args.command == "prices":

@@ -25,6 +25,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    UniqueConstraint,
 )
 
 from tollway.storage.money import Money
@@ -34,6 +35,7 @@ __all__ = [
     "audit_log",
     "customers",
     "metadata",
+    "revenue",
     "spend_counters",
     "spend_daily",
     "spend_logs",
@@ -234,4 +236,26 @@ audit_log = Table(
     Column("after", JSON, nullable=True),
     Column("note", Text, nullable=True),
     Index("ix_audit_log_target", "target_kind", "target_id", "ts"),
+)
+
+# What customers paid (tollway.economics.revenue): one row per invoice, payment or refund. ``amount`` is never
+# negative; a refund is its own row with kind "refund" whose amount is subtracted. Periods are inclusive dates.
+# (source, external_id) is unique, so re-importing a CSV or re-running a Stripe sync finds the rows it wrote.
+revenue = Table(
+    "revenue",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("customer_id", ID, nullable=False, index=True),
+    Column("kind", String(16), nullable=False, default="revenue"),  # "revenue" | "refund"
+    Column("amount", Money, nullable=False),
+    Column("currency", String(3), nullable=False),  # ISO 4217, upper case; amounts of two currencies never mix
+    Column("period_start", Date, nullable=False),
+    Column("period_end", Date, nullable=False),
+    Column("source", String(32), nullable=False),  # "manual" | "csv" | "stripe" | ...
+    Column("external_id", String(256), nullable=True),
+    Column("metadata", JSON, nullable=False, default=dict),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("created_by", String(128), nullable=True),
+    UniqueConstraint("source", "external_id"),
+    Index("ix_revenue_period", "period_start", "period_end"),
 )
