@@ -133,7 +133,3 @@ class SpendEvent:
             return cls(**raw)
         except (KeyError, TypeError, ArithmeticError) as exc:
             raise ValueError(f"not a spend event: {exc}") from exc
-
-    def utc_ts(self) -> datetime:
-        """``ts`` in UTC (the day a rollup counts it in)."""
-        return self.ts.astimezone(UTC)

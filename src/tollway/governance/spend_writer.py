@@ -6,9 +6,13 @@ kernel's page cache, so it survives ``kill -9`` of the process; there is no fsyn
 kernel crash) may lose the rows of the last few seconds.
 
 A background task flushes every ``flush_interval`` seconds, or as soon as ``batch_size`` rows are queued: it rotates
-the segment (new rows go to a new file), writes the old segment's rows with ``store.write_batch`` and deletes the
-file. Rows that piled up while the previous write was in flight go in one transaction, up to ``max_batch`` rows:
-under heavy load the batches grow, and a busy database does less work per row. When the database is unreachable
+the segment (new rows go to a new file), writes the old segment's rows with ``store.write_batch``, ``max_batch``
+rows (by default ``batch_size``) per transaction, and deletes the file.
+
+Memory stays small whatever the backlog: at most ``memory_rows`` events (by default two batches) are held in memory;
+rows recorded beyond that are only in their spool file, and are read back from it ``max_batch`` rows at a time. (A
+backlog held as objects, and written in ever bigger transactions, grew the gateway's heap with every load spike, and
+Python does not give that memory back.) When the database is unreachable
 the file stays; the task retries with exponential backoff (up to ``retry_max`` seconds), replaying the waiting
 segments oldest first, in batches. The outage is logged once when it starts and once when it ends, not per retry.
 ``write_batch`` is idempotent (the event id is the primary key), so a segment replayed twice, or a crash between
@@ -63,16 +67,19 @@ class SpendSink(Protocol):
 
 @dataclass(slots=True, eq=False)
 class _Segment:
-    """One spool file this writer holds the lock of. Its rows are in ``events`` (recorded here, in memory) or, when
-    ``events`` is None (a dead process's file, or too many rows for memory), read from the file at ``offset``."""
+    """One spool file this writer holds the lock of. Its first rows not yet written are held in ``events`` (recorded
+    here, in memory); once ``spilled`` (memory was full when a row came, or a dead process's file) the rows after
+    those are read from the file, from byte ``offset`` on."""
 
     path: Path
     fd: int
     seq: int
-    events: list[SpendEvent] | None = field(default_factory=list)
+    events: list[SpendEvent] = field(default_factory=list)
+    spilled: bool = False
     count: int = 0  # rows in the file
     done: int = 0  # rows already written to the database (or set aside)
-    offset: int = 0  # bytes of the file already written, when reading from the file
+    size: int = 0  # bytes appended by record()
+    offset: int = 0  # where the rows that are only in the file start (or resume)
     waiting: bool = False  # a write failed, or another process left it: it waits for a retry, not a flush
 
     @property
@@ -92,7 +99,8 @@ class SpendWriter:
     """Batched, spooled spend-row writer. ``await start()``, ``record()`` from request handlers, ``await aclose()``.
 
     ``clock`` (monotonic seconds) times the retries and rescans; waiting itself uses the event loop's timers.
-    ``memory_rows``: past this many rows in one segment (a long outage), rows are kept on disk only.
+    ``max_batch``: rows per ``write_batch`` (default ``batch_size``). ``memory_rows``: events held in memory at most
+    (default ``2 * max_batch``); rows beyond are kept on disk only until they are written.
     """
 
     def __init__(
@@ -101,7 +109,7 @@ class SpendWriter:
         spool_dir: str | os.PathLike[str],
         *,
         batch_size: int = 1000,
-        max_batch: int = 10_000,
+        max_batch: int | None = None,
         flush_interval: float = 0.5,
         clock: Callable[[], float] = time.monotonic,
         retry_initial: float = 0.5,
@@ -109,8 +117,9 @@ class SpendWriter:
         write_timeout: float = 30.0,
         close_timeout: float = 10.0,
         rescan_interval: float = 60.0,
-        memory_rows: int = 100_000,
+        memory_rows: int | None = None,
     ) -> None:
+        max_batch = batch_size if max_batch is None else max_batch
         if not 1 <= batch_size <= max_batch or flush_interval <= 0 or not 0 < retry_initial <= retry_max:
             raise ValueError(
                 "SpendWriter needs 1 <= batch_size <= max_batch, flush_interval > 0 and 0 < retry_initial <= retry_max"
@@ -125,7 +134,7 @@ class SpendWriter:
         self.write_timeout = write_timeout
         self.close_timeout = close_timeout
         self.rescan_interval = rescan_interval
-        self.memory_rows = memory_rows
+        self.memory_rows = 2 * max_batch if memory_rows is None else memory_rows
         self.rejected = 0  # rows set aside in rejected-<pid>.jsonl (check_event refused them)
         self.written = 0  # rows acknowledged by the store (inserted, or already there)
         self.dropped = 0  # rows lost: neither the spool nor memory could take them
@@ -133,6 +142,7 @@ class SpendWriter:
         self._current: _Segment | None = None
         self._backlog: deque[_Segment] = deque()
         self._unspooled: list[SpendEvent] = []  # rows the spool could not take (disk full): in memory only
+        self._held = 0  # events held in segments' memory (bounded by memory_rows)
         self._last_seq = 0
         self._wake = asyncio.Event()
         self._lock = asyncio.Lock()
@@ -163,11 +173,14 @@ class SpendWriter:
             return
         self._spool_error = False
         segment.count += 1
-        if segment.events is not None:
-            if segment.count > self.memory_rows:
-                segment.events = None  # the file holds them all; the flusher reads it back
-            else:
+        segment.size += len(line)
+        if not segment.spilled:
+            if self._held < self.memory_rows:
                 segment.events.append(event)
+                self._held += 1
+            else:  # this row and the rest of the segment: in the file only, read back when their turn comes
+                segment.spilled = True
+                segment.offset = segment.size - len(line)
         if segment.count == self.batch_size and not self._outage:
             self._wake.set()
 
@@ -212,6 +225,10 @@ class SpendWriter:
         """Rows recorded (or found in other processes' spool files) and not yet written to the database."""
         current = self._current.remaining if self._current else 0
         return current + sum(segment.remaining for segment in self._backlog) + len(self._unspooled)
+
+    def held(self) -> int:
+        """Events held in memory (at most ``memory_rows``, plus rows the spool could not take)."""
+        return self._held + len(self._unspooled)
 
     def spooled(self) -> int:
         """Of ``pending()``, the rows waiting on disk for a retry: their write failed (the database is down) or a
@@ -270,12 +287,18 @@ class SpendWriter:
             await self._task
         await self._attempt(force=True)
 
+    def _forget(self, segment: _Segment) -> None:
+        """Let go of the events ``segment`` still holds in memory."""
+        self._held -= len(segment.events)
+        segment.events = []
+
     def _release_all(self) -> None:
         """Close every segment (which releases its lock); delete those with nothing left to write."""
         segments = [*self._backlog, *([self._current] if self._current else [])]
         self._backlog.clear()
         self._current = None
         for segment in segments:
+            self._forget(segment)
             if segment.remaining == 0:
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(segment.path)
@@ -348,8 +371,13 @@ class SpendWriter:
                 await self._write(events)
                 written += len(events)
                 segment.done += size
-                segment.offset = offset
+                if offset is None:  # from memory: let them go
+                    del segment.events[:size]
+                    self._held -= size
+                else:
+                    segment.offset = offset
             segment.done = segment.count  # a torn or unreadable line is not coming back
+            self._forget(segment)
             self._backlog.popleft()
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(segment.path)
@@ -361,11 +389,13 @@ class SpendWriter:
             written += len(events)
         return written
 
-    async def _next_batch(self, segment: _Segment) -> tuple[list[SpendEvent], int, int] | None:
-        """The next rows of ``segment`` to write, the file offset after them and how many rows they stand for."""
-        if segment.events is not None:
-            events = segment.events[segment.done : segment.done + self.max_batch]
-            return (events, segment.offset, len(events)) if events else None
+    async def _next_batch(self, segment: _Segment) -> tuple[list[SpendEvent], int | None, int] | None:
+        """The next rows of ``segment`` to write, the file offset after them (None: they came from memory) and how
+        many rows they stand for."""
+        if segment.events:
+            return segment.events[: self.max_batch], None, min(len(segment.events), self.max_batch)
+        if not segment.spilled:
+            return None
         events, offset, lines = await asyncio.to_thread(_read_lines, segment.path, segment.offset, self.max_batch)
         return (events, offset, lines) if lines else None
 
@@ -427,7 +457,7 @@ def _adopt(path: Path) -> _Segment | None:
     if os.fstat(fd).st_nlink == 0:  # its owner finished it between our listing and our lock
         os.close(fd)
         return None
-    return _Segment(path, fd, _seq_of(path)[0], events=None, waiting=True)
+    return _Segment(path, fd, _seq_of(path)[0], spilled=True, waiting=True)
 
 
 def _remove_if_unlocked(path: Path) -> None:

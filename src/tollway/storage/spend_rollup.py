@@ -12,7 +12,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date
 from decimal import ROUND_HALF_UP, Decimal, localcontext
-from operator import attrgetter
+from operator import attrgetter, itemgetter
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -34,10 +34,10 @@ __all__ = [
     "Batch",
     "CounterKey",
     "DailyKey",
+    "Increments",
     "add_measures",
     "check_event",
     "log_values",
-    "rollup",
     "store_money",
     "unique",
 ]
@@ -53,6 +53,7 @@ CounterKey = tuple[str, str]  # (scope, period)
 _QUANTUM = Decimal(1).scaleb(-MONEY_PLACES)
 _MONEY_LIMIT = Decimal(10) ** (28 - MONEY_PLACES)  # NUMERIC(28, 12) holds 16 integer digits
 _INT64_MAX = 2**63 - 1
+_STATUS_LIMIT = 2**31
 _TOKEN_FIELDS = ("input_tokens", "cached_tokens", "cache_write_tokens", "output_tokens", "reasoning_tokens")
 
 
@@ -64,6 +65,7 @@ _LOG_LENGTHS = _lengths(spend_logs.columns)
 ENTITY_ID_LENGTH = _lengths(spend_daily.columns)["entity_id"]
 _SCOPE_LENGTH = _lengths(spend_counters.columns)["scope"]
 _PERIOD_LENGTH = _lengths(spend_counters.columns)["period"]
+_ID_LENGTH = _LOG_LENGTHS["id"]
 
 
 def store_money(amount: Decimal) -> Decimal:
@@ -79,7 +81,40 @@ def store_money(amount: Decimal) -> Decimal:
 
 def check_event(event: SpendEvent) -> str | None:
     """Why ``event`` cannot be stored (None: it can). Such an event would fail every retry of its whole batch."""
+    if _plainly_storable(event):
+        return None
     return next(_problems(event), None)
+
+
+def _plainly_storable(event: SpendEvent) -> bool:
+    """The common case, checked in one expression (this runs for every row): True only if ``_problems`` would find
+    nothing. ``type(x) is int`` also rules out bools. Anything unusual goes to ``_problems`` for the message."""
+    cost = event.cost
+    ttft = event.ttft_ms
+    tokens = (
+        event.input_tokens,
+        event.cached_tokens,
+        event.cache_write_tokens,
+        event.output_tokens,
+        event.reasoning_tokens,
+    )
+    return (
+        type(event.id) is str
+        and 0 < len(event.id) <= _ID_LENGTH
+        and (cost is None or (cost.is_finite() and -_MONEY_LIMIT < cost < _MONEY_LIMIT))
+        and all(type(count) is int for count in tokens)
+        and min(tokens) >= 0
+        and max(tokens) <= _INT64_MAX
+        and type(event.status) is int
+        and 0 <= event.status < _STATUS_LIMIT
+        and math.isfinite(event.latency_ms)
+        and (ttft is None or math.isfinite(ttft))
+        and all(type(tag) is str for tag in event.tags)
+        and all(
+            0 < len(scope) <= _SCOPE_LENGTH and 0 < len(period) <= _PERIOD_LENGTH
+            for scope, period in event.counter_scopes
+        )
+    )
 
 
 def _problems(event: SpendEvent) -> Iterator[str]:
@@ -91,7 +126,7 @@ def _problems(event: SpendEvent) -> Iterator[str]:
         value = getattr(event, name)
         if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= _INT64_MAX:
             yield f"{name} {value!r} is not a non-negative 64-bit integer"
-    if isinstance(event.status, bool) or not isinstance(event.status, int) or not 0 <= event.status < 2**31:
+    if isinstance(event.status, bool) or not isinstance(event.status, int) or not 0 <= event.status < _STATUS_LIMIT:
         yield f"status {event.status!r} is not an HTTP status"
     if not math.isfinite(event.latency_ms) or (event.ttft_ms is not None and not math.isfinite(event.ttft_ms)):
         yield "latency_ms and ttft_ms must be finite"
@@ -141,20 +176,20 @@ MEASURES = (
     "cost",
     "unpriced",
 )
-_ENTITY_COLUMNS = tuple(
-    (kind, LOG_COLUMNS.index(column))
-    for kind, column in (
-        ("key", "key_hash"),
-        ("user", "user_id"),
-        ("team", "team_id"),
-        ("customer", "customer_id"),
-        ("feature", "feature"),
-        ("model", "model_group"),
-    )
+_ENTITY_COLUMNS = (
+    ("key", "key_hash"),
+    ("user", "user_id"),
+    ("team", "team_id"),
+    ("customer", "customer_id"),
+    ("feature", "feature"),
+    ("model", "model_group"),
 )
+_ENTITY_KINDS = tuple(kind for kind, _ in _ENTITY_COLUMNS)
+_GET_ENTITIES = itemgetter(*(LOG_COLUMNS.index(column) for _, column in _ENTITY_COLUMNS))
 _ID, _STATUS, _MODEL_GROUP = (LOG_COLUMNS.index(name) for name in ("id", "status", "model_group"))
 _TOKENS = tuple(LOG_COLUMNS.index(name) for name in _TOKEN_FIELDS)
 _ZERO = Decimal(0)
+_COST_MEASURE = MEASURES.index("cost")
 
 
 def add_measures(total: list[Any], more: Sequence[Any]) -> list[Any]:
@@ -174,30 +209,67 @@ def _measures(values: Sequence[Any]) -> tuple[Any, ...]:
     )
 
 
-def rollup(rows: Iterable[Sequence[Any]]) -> dict[DailyKey, list[Any]]:
-    """The ``spend_daily`` increments of ``rows`` (``log_values`` lists): per UTC day, entity and model group, the
-    measures in ``MEASURES`` order. Every row counts in "all", and in each of its key, user, team, customer, feature,
-    model group and (distinct) tags."""
-    # Collect each key's rows first and add the columns up at the end: sum() over a column is far cheaper than
-    # adding two lists per row and key (this runs for every row the gateway serves).
-    members: dict[DailyKey, list[tuple[Any, ...]]] = {}
-    for values in rows:
-        measures = _measures(values)
-        day = values[_TS].date()  # log_values made it UTC
-        model_group = values[_MODEL_GROUP] or NO_MODEL
-        keys = [(day, kind, values[index], model_group) for kind, index in _ENTITY_COLUMNS if values[index] is not None]
-        keys.extend((day, "tag", tag, model_group) for tag in {tag[:ENTITY_ID_LENGTH] for tag in values[_TAGS]})
-        keys.append((day, "all", ALL_ENTITY, model_group))
-        for key in keys:
-            group = members.get(key)
+class Increments:
+    """What rows add to the daily rollups and to the budget counters, summed slice by slice (so the store can give
+    the event loop a turn between slices of a big batch).
+
+    Every row counts in the "all" rollup, and in those of its key, user, team, customer, feature, model group and
+    (distinct) tags, per UTC day and model group; it adds its cost (0 if unpriced) to each of its counter scopes
+    (a scope listed twice on one row counts once).
+    """
+
+    def __init__(self) -> None:
+        # Rows are first grouped by everything that decides their rollup keys (day, model group, entities, tags)
+        # and by their counter scopes: a gateway's rows share few of those, so the per-row work is one tuple and
+        # one dict lookup each, and the keys are made once per group, not once per row.
+        self._rows: dict[tuple[Any, ...], list[tuple[Any, ...]]] = {}
+        self._costs: dict[tuple[CounterKey, ...], list[Decimal]] = {}
+
+    def add(self, batch: Batch) -> None:
+        """Count ``batch``'s rows."""
+        rows = self._rows
+        costs = self._costs
+        for values, scopes in zip(batch.values, batch.scopes, strict=True):
+            measures = _measures(values)
+            # log_values made ts UTC; tags are a list (unhashable): their tuple.
+            signature = (values[_TS].date(), values[_MODEL_GROUP], _GET_ENTITIES(values), tuple(values[_TAGS]))
+            group = rows.get(signature)
             if group is None:
-                members[key] = [measures]
+                rows[signature] = [measures]
             else:
                 group.append(measures)
-    return {
-        key: list(group[0]) if len(group) == 1 else [sum(column) for column in zip(*group, strict=True)]
-        for key, group in members.items()
-    }
+            if scopes:
+                scope_key = tuple(scopes)
+                spent = costs.get(scope_key)
+                if spent is None:
+                    costs[scope_key] = [measures[_COST_MEASURE]]
+                else:
+                    spent.append(measures[_COST_MEASURE])
+
+    def daily(self) -> dict[DailyKey, list[Any]]:
+        """(day, entity_kind, entity_id, model_group) -> measures in ``MEASURES`` order."""
+        totals: dict[DailyKey, list[Any]] = {}
+        for (day, model_group, entities, tags), group in self._rows.items():
+            measures = list(group[0]) if len(group) == 1 else [sum(column) for column in zip(*group, strict=True)]
+            group_by = model_group or NO_MODEL
+            keys = [(day, kind, entity, group_by) for kind, entity in zip(_ENTITY_KINDS, entities, strict=True)]
+            keys.extend((day, "tag", tag, group_by) for tag in {tag[:ENTITY_ID_LENGTH] for tag in tags})
+            keys.append((day, "all", ALL_ENTITY, group_by))
+            for key in keys:
+                if key[2] is None:
+                    continue
+                total = totals.get(key)
+                totals[key] = measures.copy() if total is None else add_measures(total, measures)
+        return totals
+
+    def counters(self) -> dict[CounterKey, Decimal]:
+        """(scope, period) -> the spend to add."""
+        spent: dict[CounterKey, Decimal] = {}
+        for scopes, costs in self._costs.items():
+            total = sum(costs, _ZERO)
+            for key in dict.fromkeys(scopes):
+                spent[key] = spent.get(key, _ZERO) + total
+        return spent
 
 
 @dataclass(slots=True)
@@ -213,10 +285,10 @@ class Batch:
         kept = unique(events)
         return cls([log_values(event) for event in kept], [event.counter_scopes for event in kept])
 
-    @property
-    def ids(self) -> list[str]:
-        """The rows' ids, in order."""
-        return [values[_ID] for values in self.values]
+    def slices(self, size: int) -> Iterator[Batch]:
+        """Consecutive parts of at most ``size`` rows."""
+        for start in range(0, len(self.values), size):
+            yield Batch(self.values[start : start + size], self.scopes[start : start + size])
 
     def only(self, ids: Iterable[str]) -> Batch:
         """Only the rows whose id is in ``ids`` (those the database actually inserted)."""
@@ -246,17 +318,3 @@ class Batch:
             record[_METADATA] = orjson.dumps(record[_METADATA]).decode()
             records.append(tuple(record))
         return records
-
-    def daily(self) -> dict[DailyKey, list[Any]]:
-        """The rollup increments of these rows."""
-        return rollup(self.values)
-
-    def counters(self) -> dict[CounterKey, Decimal]:
-        """What each (scope, period) budget counter gains from these rows (an unpriced row adds 0; a scope listed
-        twice on one row counts once)."""
-        spent: dict[CounterKey, Decimal] = {}
-        for values, scopes in zip(self.values, self.scopes, strict=True):
-            cost = values[_COST] if values[_COST] is not None else _ZERO
-            for key in dict.fromkeys(scopes):
-                spent[key] = spent.get(key, _ZERO) + cost
-        return spent

@@ -14,29 +14,25 @@ already stored (a replay), the savepoint is rolled back and the rows go through 
 costs about half as much). The increments are copied into staging tables too and applied with one
 ``INSERT ... SELECT ... ORDER BY <primary key> ON CONFLICT DO UPDATE SET x = x + excluded.x`` per table: the same
 lock order in every writer, so concurrent writers (N workers) cannot deadlock each other.
-SQLite: ``INSERT ... ON CONFLICT DO NOTHING RETURNING id`` and a read-modify-write of the rollups in Python (money is
-TEXT there) inside the ``BEGIN IMMEDIATE`` transaction that already holds the write lock.
+SQLite: see ``spend_sqlite`` (fixed statements through the driver: ``executemany`` of the rows, the rollups and
+counters read-modified-written in Python, money being TEXT there, inside the ``BEGIN IMMEDIATE`` transaction that
+already holds the write lock).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import asyncio
+from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from tollway.storage import spend_queries
 from tollway.storage.spend_queries import GroupBy, ReportRow
-from tollway.storage.spend_rollup import (
-    LOG_COLUMNS,
-    MEASURES,
-    Batch,
-    add_measures,
-    check_event,
-)
+from tollway.storage.spend_rollup import LOG_COLUMNS, MEASURES, Batch, Increments, check_event, log_values, unique
+from tollway.storage.spend_sqlite import write_sqlite
 
 if TYPE_CHECKING:
-    from sqlalchemy import Table
     from sqlalchemy.ext.asyncio import AsyncConnection
 
     from tollway.governance.spend_event import SpendEvent
@@ -48,8 +44,9 @@ __all__ = ["GroupBy", "ReportRow", "SpendStore"]
 _STAGE_LOGS_DDL = (
     "CREATE TEMP TABLE IF NOT EXISTS tollway_stage_logs (LIKE spend_logs INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
 )
+_T = TypeVar("_T")
+_SLICE = 1000  # rows of Python work between two turns of the event loop
 _UNIQUE_VIOLATION = "23505"  # SQLSTATE of asyncpg's UniqueViolationError
-_SQLITE_CHUNK = 200  # keys per "IN (...)" lookup: 4 parameters each, well under SQLite's parameter limit
 _COLUMN_LIST = ", ".join(LOG_COLUMNS)
 # Built from the schema's column names only (no outside input reaches these strings).
 _PG_INSERT_NEW_LOGS = (
@@ -99,16 +96,29 @@ class SpendStore:
     async def write_batch(self, events: Sequence[SpendEvent]) -> int:
         """Store ``events`` in one transaction; return how many rows were inserted (ids already stored are skipped,
         and only inserted rows count in the rollups and counters). Raises ``ValueError`` (before touching the
-        database) if an event cannot be stored (see ``spend_rollup.check_event``); database errors propagate."""
-        problems = [f"{event.id!r}: {problem}" for event in events if (problem := check_event(event)) is not None]
+        database) if an event cannot be stored (see ``spend_rollup.check_event``); database errors propagate.
+
+        The work is done in slices of 1,000 rows with a turn for the event loop between them: a big batch never
+        holds up the requests the same process is serving for long."""
+        values: list[list[Any]] = []
+        scopes: list[Sequence[tuple[str, str]]] = []
+        problems: list[str] = []
+        async for part in _yielding(_chunks(unique(events), _SLICE)):
+            for event in part:
+                problem = check_event(event)
+                if problem is None:
+                    values.append(log_values(event))
+                    scopes.append(event.counter_scopes)
+                else:
+                    problems.append(f"{event.id!r}: {problem}")
         if problems:
             raise ValueError("spend events that cannot be stored: " + "; ".join(problems[:5]))
-        batch = Batch.of(events)
-        if not batch.values:
+        if not values:
             return 0
+        batch = Batch(values, scopes)
         async with self.database.write() as connection:
             if self.database.is_sqlite:
-                return await _write_sqlite(connection, batch)
+                return await write_sqlite(connection, batch)
             return await _write_postgres(connection, batch)
 
     async def logs(
@@ -184,7 +194,6 @@ class SpendStore:
 
 
 async def _write_postgres(connection: AsyncConnection, batch: Batch) -> int:
-    records = batch.copy_records()
     # Through SQLAlchemy first, so that its transaction is open on the driver connection; COPY and the rest then
     # use asyncpg directly, inside it.
     await connection.exec_driver_sql(_STAGE_DAILY_DDL)
@@ -194,20 +203,21 @@ async def _write_postgres(connection: AsyncConnection, batch: Batch) -> int:
         # The usual case, no id stored yet: COPY straight into the table, the fastest way in. The savepoint keeps
         # the transaction usable if some id is there already (a replay), which the staging path below sorts out.
         async with driver.transaction():
-            await driver.copy_records_to_table("spend_logs", records=records, columns=LOG_COLUMNS)
+            await driver.copy_records_to_table("spend_logs", records=_copy_records(batch), columns=LOG_COLUMNS)
     except Exception as error:
         if getattr(error, "sqlstate", None) != _UNIQUE_VIOLATION:
             raise
         await driver.execute(_STAGE_LOGS_DDL)
-        await driver.copy_records_to_table("tollway_stage_logs", records=records, columns=LOG_COLUMNS)
+        await driver.copy_records_to_table("tollway_stage_logs", records=_copy_records(batch), columns=LOG_COLUMNS)
         batch = batch.only(row["id"] for row in await driver.fetch(_PG_INSERT_NEW_LOGS))
         if not batch.values:
             return 0
-    daily = [(*key, *measures) for key, measures in batch.daily().items()]
+    increments = await _increments(batch)
+    daily = [(*key, *measures) for key, measures in increments.daily().items()]
     await driver.copy_records_to_table("tollway_stage_daily", records=daily, columns=_DAILY_COLUMNS)
     await driver.execute(_PG_UPSERT_DAILY)
     now = _utcnow()
-    counters = [(scope, period, spent, now) for (scope, period), spent in batch.counters().items()]
+    counters = [(scope, period, spent, now) for (scope, period), spent in increments.counters().items()]
     if counters:
         await driver.execute(_STAGE_COUNTERS_DDL)
         await driver.copy_records_to_table("tollway_stage_counters", records=counters, columns=_COUNTER_COLUMNS)
@@ -215,55 +225,28 @@ async def _write_postgres(connection: AsyncConnection, batch: Batch) -> int:
     return len(batch.values)
 
 
-async def _write_sqlite(connection: AsyncConnection, batch: Batch) -> int:
-    from sqlalchemy.dialects.sqlite import insert
-
-    from tollway.storage.schema import spend_counters, spend_daily, spend_logs
-
-    statement = insert(spend_logs).on_conflict_do_nothing(index_elements=["id"]).returning(spend_logs.c.id)
-    result = await connection.execute(statement, batch.rows())
-    batch = batch.only(row.id for row in result)
-    if not batch.values:
-        return 0
-    await _sqlite_accumulate(connection, spend_daily, MEASURES, batch.daily(), {})
-    counters = {key: [spent] for key, spent in batch.counters().items()}
-    if counters:
-        await _sqlite_accumulate(connection, spend_counters, ("spent",), counters, {"updated_at": _utcnow()})
-    return len(batch.values)
+async def _copy_records(batch: Batch) -> AsyncIterator[tuple[Any, ...]]:
+    """The COPY rows of ``batch``, encoded slice by slice (asyncpg takes an async iterable)."""
+    async for part in _yielding(batch.slices(_SLICE)):
+        for record in part.copy_records():
+            yield record
 
 
-async def _sqlite_accumulate(
-    connection: AsyncConnection,
-    table: Table,
-    measures: Sequence[str],
-    increments: Mapping[tuple[Any, ...], list[Any]],
-    extra: dict[str, Any],
-) -> None:
-    """Add ``increments`` (primary key -> ``measures`` values) to ``table``'s rows, inserting missing ones: read, add
-    in Python, write back. The caller's transaction holds SQLite's write lock: nothing changes in between."""
-    from sqlalchemy import and_, bindparam, insert, select, tuple_, update
+async def _increments(batch: Batch) -> Increments:
+    increments = Increments()
+    async for part in _yielding(batch.slices(_SLICE)):
+        increments.add(part)
+    return increments
 
-    keys = [column.name for column in table.primary_key.columns]
-    key_columns = [table.c[name] for name in keys]
-    wanted = sorted(increments)
-    stored: dict[tuple[Any, ...], list[Any]] = {}
-    for start in range(0, len(wanted), _SQLITE_CHUNK):
-        chunk = wanted[start : start + _SQLITE_CHUNK]
-        query = select(*key_columns, *[table.c[name] for name in measures]).where(tuple_(*key_columns).in_(chunk))
-        for row in await connection.execute(query):
-            stored[tuple(row[: len(keys)])] = list(row[len(keys) :])
-    updates: list[dict[str, Any]] = []
-    inserts: list[dict[str, Any]] = []
-    for key in wanted:
-        if key in stored:
-            total = add_measures(stored[key], increments[key])
-            named = {f"k_{name}": part for name, part in zip(keys, key, strict=True)}
-            updates.append(named | dict(zip(measures, total, strict=True)) | extra)
-        else:
-            inserts.append(dict(zip((*keys, *measures), (*key, *increments[key]), strict=True)) | extra)
-    if updates:
-        where = and_(*[table.c[name] == bindparam(f"k_{name}") for name in keys])
-        statement = update(table).where(where).values({name: bindparam(name) for name in (*measures, *extra)})
-        await connection.execute(statement, updates)
-    if inserts:
-        await connection.execute(insert(table), inserts)
+
+async def _yielding(parts: Iterable[_T]) -> AsyncIterator[_T]:
+    """``parts``, with a turn for the event loop before each one after the first."""
+    for index, part in enumerate(parts):
+        if index:
+            await asyncio.sleep(0)
+        yield part
+
+
+def _chunks(items: Sequence[_T], size: int) -> Iterator[Sequence[_T]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
