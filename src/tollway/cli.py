@@ -43,6 +43,9 @@ def _parser() -> argparse.ArgumentParser:
     from tollway.economics.revenue_cli import add_revenue_commands
 
     add_revenue_commands(commands)
+    from tollway.economics.margin_cli import add_report_commands
+
+    add_report_commands(commands)
     return parser
 
 
@@ -172,7 +175,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "serve":
         return _serve(args.config, args.host, args.port, args.workers, dev=args.dev)
-    if args.command in ("config", "db", "revenue"):
+    if args.command in ("config", "db", "revenue", "report"):
         status: int = args.handler(args)
         return status
     if args.command == "prices":

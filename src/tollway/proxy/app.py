@@ -41,6 +41,7 @@ from tollway.proxy.responses import (
 )
 from tollway.proxy.routes_anthropic import anthropic_routes
 from tollway.proxy.routes_health import HealthRoutes
+from tollway.proxy.routes_margin import margin_routes
 from tollway.proxy.routes_openai import OpenAIRoutes
 from tollway.proxy.routes_revenue import revenue_routes
 from tollway.proxy.settings import GatewaySettings, StartupError
@@ -122,6 +123,13 @@ def create_app(
             observer=metrics.route,
         ),
         *revenue_routes(
+            lambda: _running(gate.governance),
+            auth,
+            max_body_bytes=settings.max_body_bytes,
+            body_timeout=settings.body_timeout,
+            observer=metrics.route,
+        ),
+        *margin_routes(
             lambda: _running(gate.governance),
             auth,
             max_body_bytes=settings.max_body_bytes,

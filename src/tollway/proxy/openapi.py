@@ -22,6 +22,7 @@ from starlette.responses import HTMLResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from tollway.proxy.openapi_management import MANAGEMENT_SCHEMAS, management_operation
+from tollway.proxy.openapi_margin import margin_operation
 from tollway.proxy.openapi_revenue import revenue_operation
 from tollway.proxy.openapi_schemas import SCHEMAS, ref
 
@@ -103,7 +104,8 @@ def _describe(path: str) -> _Operation:
 
 
 def _operation(path: str, method: str, public: bool) -> dict[str, Any]:
-    if (managed := management_operation(path, method) or revenue_operation(path, method)) is not None:
+    managed = management_operation(path, method) or revenue_operation(path, method) or margin_operation(path, method)
+    if managed is not None:
         return managed
     about = _describe(path)
     error = _ANTHROPIC_ERROR if about.anthropic else _ERROR
