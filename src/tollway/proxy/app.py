@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -67,9 +67,8 @@ def create_app(
     owned = router is None
     model_list: Sequence[Mapping[str, Any]] | None = None
     if router is None:
-        entries = list(config.model_list) or default_model_list(env)
-        router = Router(entries, environ=env, **dict(config.router_settings))
-        model_list = entries
+        model_list = list(config.model_list) or default_model_list(env)
+        router = Router(model_list, environ=env, **dict(config.router_settings))
     # Client-set api_base/api_key/... where the config allows them (only for a router built here: it is duplicated).
     clientside = ClientSide.build(router, model_list=model_list, router_settings=config.router_settings, environ=env)
     auth = Authenticator(settings.master_key)
@@ -84,9 +83,9 @@ def create_app(
     )
     health = HealthRoutes(router, redis_url=settings.redis_url, governance=lambda: gate.governance)
     metrics = GatewayMetrics(router, governance=lambda: gate.governance)
-    public = {"/health/liveliness", "/health/readiness", "/openapi.json", "/docs"}
-    if metrics_public(config.settings):
-        public.add("/metrics")
+    public = {"/health/liveliness", "/health/readiness", "/openapi.json", "/docs"} | (
+        {"/metrics"} if metrics_public(config.settings) else set()
+    )
     docs = OpenAPIRoutes(public=public, version=__version__)
 
     def protected(work: Work, name: str | None = None) -> Endpoint:
@@ -96,47 +95,65 @@ def create_app(
     # Starlette tries routes in order: the hot path (chat, then embeddings) first, so a chat request is matched at
     # once instead of after every health and docs route.
     routes: list[BaseRoute] = [
-        *_both("/chat/completions", protected(openai.chat, "chat"), "POST", v1_first=True),
-        *_both("/completions", protected(openai.completions, "completions"), "POST"),
-        *_both("/embeddings", protected(openai.embeddings, "embeddings"), "POST"),
-        *_both("/rerank", protected(openai.rerank, "rerank"), "POST"),
-        *_both("/models", protected(openai.models), "GET"),
-        *_both("/models/{model_id:path}", protected(openai.model), "GET"),
+        *_openai_routes(openai, protected),
         Route("/health/liveliness", health.liveliness, methods=["GET"]),
         Route("/health/readiness", health.readiness, methods=["GET"]),
         Route("/health", protected(health.health), methods=["GET"]),
         Route("/metrics", guard(metrics.endpoint, None if "/metrics" in public else auth), methods=["GET"]),
         Route("/openapi.json", docs.openapi, methods=["GET"]),
         Route("/docs", docs.docs, methods=["GET"]),
+        *anthropic_routes(router, auth, settings, metrics, clientside=clientside, gate=gate),
+        *_admin_routes(gate, auth, settings, metrics),
+    ]
+
+    app = Gateway(
+        routes=routes,
+        lifespan=_lifespan(gate, auth, governance_settings, [clientside.aclose, router.aclose if owned else None]),
+        exception_handlers={HTTPException: _http_error},
+    )
+    app.state.settings, app.state.router, app.state.metrics, app.state.governance = settings, router, metrics, None
+    return app
+
+
+def _openai_routes(openai: OpenAIRoutes, protected: Callable[..., Endpoint]) -> list[BaseRoute]:
+    """The OpenAI-compatible model routes, chat first (Starlette tries routes in order), then Azure's paths."""
+    return [
+        *_both("/chat/completions", protected(openai.chat, "chat"), "POST", v1_first=True),
+        *_both("/completions", protected(openai.completions, "completions"), "POST"),
+        *_both("/embeddings", protected(openai.embeddings, "embeddings"), "POST"),
+        *_both("/rerank", protected(openai.rerank, "rerank"), "POST"),
+        *_both("/models", protected(openai.models), "GET"),
+        *_both("/models/{model_id:path}", protected(openai.model), "GET"),
         Route("/openai/deployments/{model}/chat/completions", protected(openai.azure_chat, "chat"), methods=["POST"]),
         Route(
-            "/openai/deployments/{model}/embeddings",
-            protected(openai.azure_embeddings, "embeddings"),
-            methods=["POST"],
-        ),
-        *anthropic_routes(router, auth, settings, metrics, clientside=clientside, gate=gate),
-        *management_routes(
-            lambda: _running(gate.governance),
-            auth,
-            max_body_bytes=settings.max_body_bytes,
-            body_timeout=settings.body_timeout,
-            observer=metrics.route,
-        ),
-        *revenue_routes(
-            lambda: _running(gate.governance),
-            auth,
-            max_body_bytes=settings.max_body_bytes,
-            body_timeout=settings.body_timeout,
-            observer=metrics.route,
-        ),
-        *margin_routes(
-            lambda: _running(gate.governance),
-            auth,
-            max_body_bytes=settings.max_body_bytes,
-            body_timeout=settings.body_timeout,
-            observer=metrics.route,
+            "/openai/deployments/{model}/embeddings", protected(openai.azure_embeddings, "embeddings"), methods=["POST"]
         ),
     ]
+
+
+def _admin_routes(
+    gate: Gate, auth: Authenticator, settings: GatewaySettings, metrics: GatewayMetrics
+) -> list[BaseRoute]:
+    """The admin APIs over the store: management, revenue and margin (503 when the gateway has no database)."""
+    routes: list[BaseRoute] = []
+    for build in (management_routes, revenue_routes, margin_routes):
+        routes += build(
+            lambda: _running(gate.governance),
+            auth,
+            max_body_bytes=settings.max_body_bytes,
+            body_timeout=settings.body_timeout,
+            observer=metrics.route,
+        )
+    return routes
+
+
+def _lifespan(
+    gate: Gate,
+    auth: Authenticator,
+    governance_settings: GovernanceSettings | None,
+    closers: list[Callable[[], Awaitable[None]] | None],
+) -> Callable[[Starlette], contextlib.AbstractAsyncContextManager[None]]:
+    """Open the governance services (database, counters, spend writer) at start; close them, then ``closers``."""
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -151,20 +168,11 @@ def create_app(
             auth.attach(None)
             if governance is not None:
                 await governance.aclose()
-            await clientside.aclose()
-            if owned:
-                await router.aclose()
+            for close in closers:
+                if close is not None:
+                    await close()
 
-    app = Gateway(
-        routes=routes,
-        lifespan=lifespan,
-        exception_handlers={HTTPException: _http_error},
-    )
-    app.state.settings = settings
-    app.state.router = router
-    app.state.metrics = metrics
-    app.state.governance = None
-    return app
+    return lifespan
 
 
 def _running(governance: Governance | None) -> Governance:
