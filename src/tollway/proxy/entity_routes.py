@@ -7,6 +7,7 @@ the audit row. Each entity's subclass says only what differs: its store, its fie
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, Protocol, TypeVar
 
@@ -50,7 +51,7 @@ class ManagedRecord(Protocol):
 R = TypeVar("R", bound=ManagedRecord)
 
 
-class EntityRoutes(Generic[R]):
+class EntityRoutes(ABC, Generic[R]):
     """The handlers of one kind of record; subclasses set the class attributes and ``store``, list ``routes``, and
     override the hooks where their entity differs.
 
@@ -69,13 +70,15 @@ class EntityRoutes(Generic[R]):
     def __init__(self, context: Management) -> None:
         self.m = context
 
+    @abstractmethod
     def routes(self) -> list[RouteSpec]:
         """(path, handler, method) of every route."""
-        raise NotImplementedError
+        ...
 
+    @abstractmethod
     def store(self, governance: Governance) -> EntityStore[R]:
         """The store of the records."""
-        raise NotImplementedError
+        ...
 
     # -- naming a record ------------------------------------------------------------------------------------------
 

@@ -7,6 +7,7 @@ writes, and reads it again in one transaction, so the ``(before, after)`` pair i
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
@@ -117,7 +118,7 @@ def stamps_of(row: Row) -> dict[str, Any]:
     }
 
 
-class EntityStore(Generic[R]):
+class EntityStore(ABC, Generic[R]):
     """Create, get, update, delete, block and list the rows of one entity table as records of type ``R``.
 
     Subclasses set ``kind`` (for messages), ``table``, ``id_column`` and ``unique_columns``, and implement
@@ -133,13 +134,15 @@ class EntityStore(Generic[R]):
         self.database = database
         self._clock = clock
 
+    @abstractmethod
     def values(self, record: R) -> dict[str, Any]:
         """The row of a record."""
-        raise NotImplementedError
+        ...
 
+    @abstractmethod
     def record(self, row: Row) -> R:
         """The record of a row."""
-        raise NotImplementedError
+        ...
 
     @property
     def _id(self) -> ColumnElement[Any]:
