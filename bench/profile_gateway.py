@@ -1,13 +1,23 @@
 """Where the gateway's CPU goes: cProfile (or plain timing) of in-process requests through ``create_app``.
 
-Usage: python bench/profile_gateway.py [--which chat|stream] [--requests 3000] [--top 30] [--time]
-       [--store none|sqlite] [--virtual-key]
+Usage: python bench/profile_gateway.py [--which chat|stream] [--requests 3000] [--top 30] [--time | --callgrind]
+       [--store none|sqlite|postgres] [--virtual-key] [--redis-url URL] [--database-url URL]
 
 Starts ``fake_upstream.py`` in a subprocess (pinned to core 1 when possible; this process pins itself to core 0),
 builds the app exactly as ``bench/gateway.py`` does (one ``openai/gpt-4o-mini`` deployment, a master key) and
 calls it as an ASGI application directly: no HTTP server, no client, so what is profiled is Starlette, the
 gateway's handlers, the router, the SDK and aiohttp's client. Requests are sequential. ``--time`` skips cProfile
 and prints CPU µs per request instead (profiling inflates absolute figures; shares are what to read).
+
+``--callgrind`` counts instructions instead: it runs this script twice under ``valgrind --tool=callgrind`` (warm-up
+plus ``--requests`` / 6 requests, then plus ``--requests`` requests, each followed by writing the spend rows) and
+prints the difference divided by the extra requests, i.e. the instructions of one request (its spend row included)
+without start-up. Key cache reloads and timed flushes are turned off there, so the count does not depend on time.
+Instruction counts do not depend on what else the machine runs, so they are the figure for an A/B of one change on
+a busy machine (they do not count the kernel's work, nor Redis's or the database's).
+
+``--store postgres`` uses ``--database-url`` (default: a scratch database on the local server, created and dropped)
+and ``--redis-url`` (default ``redis://127.0.0.1:6379/0``; the counters then live in Redis under a fresh prefix).
 """
 
 from __future__ import annotations
@@ -41,7 +51,14 @@ def start_upstream() -> tuple[subprocess.Popen[str], int]:
     return proc, int(line.rsplit(":", 1)[1].strip())
 
 
-def build_app(port: int, database_url: str | None = None, spool: str = ".tollway/spool") -> Any:
+def build_app(
+    port: int,
+    database_url: str | None = None,
+    spool: str = ".tollway/spool",
+    redis_url: str | None = None,
+    *,
+    timeless: bool = False,
+) -> Any:
     from tollway.proxy.app import create_app
     from tollway.proxy.gateway_config import GatewayConfig
 
@@ -53,8 +70,15 @@ def build_app(port: int, database_url: str | None = None, spool: str = ".tollway
             "api_key": "upstream-key",
         },
     }
-    settings = {"spend_spool_dir": spool}
-    return create_app(GatewayConfig(model_list=(model,), master_key=KEY, database_url=database_url, settings=settings))
+    settings: dict[str, Any] = {"spend_spool_dir": spool, "redis_prefix": f"tollway-profile:{os.getpid()}:"}
+    if timeless:
+        # Under callgrind a request takes ~100x longer: with the usual 1 s key cache and 0.5 s flushes, reloads and
+        # small flushes would grow with the wall time and swamp the count. Nothing here then depends on time.
+        settings |= {"user_api_key_cache_ttl": 3600, "proxy_batch_write_at": 3600}
+    config = GatewayConfig(
+        model_list=(model,), master_key=KEY, database_url=database_url, redis_url=redis_url, settings=settings
+    )
+    return create_app(config)
 
 
 async def virtual_key(app: Any) -> str:
@@ -118,18 +142,68 @@ async def call(app: Any, body: bytes, key: str = KEY) -> int:
 
 async def run(port: int, args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory() as scratch:
-        database = f"sqlite:///{scratch}/tollway.db" if args.store == "sqlite" else None
-        app = build_app(port, database, f"{scratch}/spool")
-        async with app.router.lifespan_context(app):
-            key = await virtual_key(app) if args.virtual_key else KEY
-            await measure(app, key, args)
+        database, redis_url = f"sqlite:///{scratch}/tollway.db", None
+        if args.store == "none":
+            database = None
+        elif args.store == "postgres":
+            database, redis_url = await scratch_database(args.database_url), args.redis_url
+        try:
+            app = build_app(port, database, f"{scratch}/spool", redis_url, timeless=args.raw)
+            async with app.router.lifespan_context(app):
+                key = await virtual_key(app) if args.virtual_key else KEY
+                await measure(app, key, args)
+        finally:
+            if args.store == "postgres":
+                await drop_scratch(args.database_url)
+                await drop_redis_keys(args.redis_url, f"tollway-profile:{os.getpid()}:")
+
+
+SCRATCH_DB = f"tollway_profile_{os.getpid()}"
+
+
+async def _admin(url: str, statement: str) -> None:
+    import asyncpg
+
+    connection = await asyncpg.connect(url)
+    try:
+        await connection.execute(statement)
+    finally:
+        await connection.close()
+
+
+async def scratch_database(url: str) -> str:
+    """A new, empty database on the server of ``url`` (the gateway migrates it at start)."""
+    await _admin(url, f"CREATE DATABASE {SCRATCH_DB}")
+    return url.rsplit("/", 1)[0] + f"/{SCRATCH_DB}"
+
+
+async def drop_scratch(url: str) -> None:
+    await _admin(url, f"DROP DATABASE IF EXISTS {SCRATCH_DB} WITH (FORCE)")
+
+
+async def drop_redis_keys(url: str, prefix: str) -> None:
+    import redis.asyncio as aioredis
+
+    client = aioredis.Redis.from_url(url)
+    try:
+        keys = [key async for key in client.scan_iter(match=f"{prefix}*", count=1000)]
+        if keys:
+            await client.delete(*keys)
+    finally:
+        await client.aclose()
 
 
 async def measure(app: Any, key: str, args: argparse.Namespace) -> None:
     which, requests = args.which, args.requests
     body = STREAM if which == "stream" else CHAT
-    for _ in range(300):
+    for _ in range(args.warmup):
         await call(app, body, key)
+    if args.raw:  # under callgrind: the requests, then their spend rows written, nothing to print
+        for _ in range(requests):
+            await call(app, body, key)
+        if app.state.governance is not None:
+            await app.state.governance.writer.flush()
+        return
     if args.time:
         for _ in range(3):
             started = time.process_time()
@@ -143,6 +217,24 @@ async def measure(app: Any, key: str, args: argparse.Namespace) -> None:
         await call(app, body, key)
     profiler.disable()
     report(profiler, which, requests, args.top)
+
+
+def instructions(args: argparse.Namespace) -> None:
+    """Instructions per request: two runs under callgrind that differ only in their number of requests."""
+    few, many = max(args.requests // 6, 1), args.requests
+    counts = []
+    for requests in (few, many):
+        with tempfile.TemporaryDirectory() as scratch:
+            out = f"{scratch}/callgrind.out"
+            command = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", sys.executable, __file__]
+            command += ["--raw", "--requests", str(requests), "--warmup", str(args.warmup), "--which", args.which]
+            command += ["--store", args.store, "--database-url", args.database_url, "--redis-url", args.redis_url]
+            command += ["--virtual-key"] if args.virtual_key else []
+            subprocess.run(command, check=True, stderr=subprocess.DEVNULL)
+            totals = [line for line in Path(out).read_text().splitlines() if line.startswith(("totals:", "summary:"))]
+            counts.append(int(totals[0].split()[1]))
+    per_request = (counts[1] - counts[0]) / (many - few)
+    print(f"{args.which}: {per_request:,.0f} instructions per request (callgrind, {many - few} requests)")
 
 
 def report(profiler: cProfile.Profile, which: str, requests: int, top: int) -> None:
@@ -175,9 +267,19 @@ def main() -> int:
     parser.add_argument("--requests", type=int, default=3000)
     parser.add_argument("--top", type=int, default=30)
     parser.add_argument("--time", action="store_true", help="CPU µs per request instead of a profile")
-    parser.add_argument("--store", choices=("none", "sqlite"), default="none", help="run with a SQLite store")
+    parser.add_argument("--callgrind", action="store_true", help="instructions per request (valgrind)")
+    parser.add_argument("--warmup", type=int, default=300, help="requests before measuring")
+    parser.add_argument("--raw", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--store", choices=("none", "sqlite", "postgres"), default="none", help="the store")
     parser.add_argument("--virtual-key", action="store_true", help="call with a virtual key (needs --store)")
+    parser.add_argument("--database-url", default="postgresql://postgres@127.0.0.1:5432/test")
+    parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/0")
     args = parser.parse_args()
+    if args.virtual_key and args.store == "none":
+        parser.error("--virtual-key needs a store (--store sqlite or postgres)")
+    if args.callgrind:
+        instructions(args)
+        return 0
     if shutil.which("taskset") and (os.cpu_count() or 1) > 1:
         os.sched_setaffinity(0, {0})
     proc, port = start_upstream()

@@ -46,6 +46,15 @@ def _parser() -> argparse.ArgumentParser:
     from tollway.economics.margin_cli import add_report_commands
 
     add_report_commands(commands)
+    from tollway.economics.alerts_cli import add_alerts_commands
+
+    add_alerts_commands(commands)
+    from tollway.economics.simulate_cli import add_simulate_commands
+
+    add_simulate_commands(commands)
+    from tollway.economics.export_cli import add_export_commands
+
+    add_export_commands(commands)
     return parser
 
 
@@ -175,7 +184,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "serve":
         return _serve(args.config, args.host, args.port, args.workers, dev=args.dev)
-    if args.command in ("config", "db", "revenue", "report"):
+    if args.command in ("config", "db", "revenue", "report", "simulate", "export", "alerts"):
         status: int = args.handler(args)
         return status
     if args.command == "prices":

@@ -229,19 +229,19 @@ async def test_a_ticket_admitted_on_one_instance_settles_on_another(redis_url: s
 # -- Redis round trips and keys -------------------------------------------------------------------------------------
 
 
-async def test_admit_and_settle_are_one_evalsha_each(private_redis: Any) -> None:
-    from redis.asyncio.connection import Connection
+async def test_admit_and_settle_are_one_evalsha_each(private_redis: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tollway.governance import redis_wire
 
-    sent: list[int] = []
+    sent: list[tuple[Any, ...]] = []
+    encode = redis_wire.encode_command
 
-    class CountingConnection(Connection):
-        """Counts the requests written to Redis: one per round trip."""
+    def counting(args: tuple[Any, ...]) -> bytes:
+        """Counts the commands written to Redis: one per round trip."""
+        sent.append(args)
+        return encode(args)
 
-        async def send_packed_command(self, command: Any, check_health: bool = True) -> None:
-            sent.append(1)
-            await super().send_packed_command(command, check_health)
-
-    counter = RedisCounter.from_url(private_redis.url, clock=lambda: T0, connection_class=CountingConnection)
+    monkeypatch.setattr(redis_wire, "encode_command", counting)
+    counter = RedisCounter.from_url(private_redis.url, clock=lambda: T0)
     claims = [
         RateClaim("key:a", rpm=100, tpm=10_000),
         ParallelClaim("key:a", 10),
@@ -259,7 +259,7 @@ async def test_admit_and_settle_are_one_evalsha_each(private_redis: Any) -> None
             ticket = await counter.admit(claims)
             assert isinstance(ticket, Ticket)
             await counter.settle(ticket, cost_nano=500, tokens=30)
-        assert len(sent) == 20
+        assert [args[0] for args in sent] == ["EVALSHA"] * 20
         stats = private_redis.command("INFO", "commandstats")
         assert stats["cmdstat_evalsha"]["calls"] == 20
         assert "cmdstat_eval" not in stats

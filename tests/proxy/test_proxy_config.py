@@ -422,3 +422,27 @@ def test_cli_show_invalid_file(capsys: pytest.CaptureFixture[str]) -> None:
 def test_cli_requires_an_action() -> None:
     with pytest.raises(SystemExit):
         run_cli(["config"], {})
+
+
+def test_governance_and_economics_settings_from_a_file_reach_the_gateway(tmp_path: Path) -> None:
+    """Every general_settings key a tollway service reads is kept (not warned about and dropped), env refs resolved."""
+    general = {
+        "spend_spool_dir": "/var/spool/tollway",
+        "maximum_spend_logs_retention_period": "30d",
+        "default_customer_limits": {"rpm_limit": 5, "max_budget": "os.environ/BUDGET"},
+        "alerts_interval": 5,
+        "alerts_smtp": {"host": "127.0.0.1", "password": "os.environ/SMTP_PASSWORD"},
+        "billing_export": {"cloudevents": {"url": "http://127.0.0.1:9/events"}},
+        "redis_prefix": "tw:",
+    }
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump({"model_list": [], "general_settings": general}))
+    config = load_config(path, {"BUDGET": "2.5", "SMTP_PASSWORD": "hunter2"})
+    assert not config.unknown
+    assert config.settings["spend_spool_dir"] == "/var/spool/tollway"
+    assert config.settings["default_customer_limits"] == {"rpm_limit": 5, "max_budget": "2.5"}
+    assert config.settings["alerts_smtp"]["password"] == "hunter2"
+    assert config.settings["billing_export"] == general["billing_export"]
+    path.write_text(yaml.safe_dump({"general_settings": {"spend_spool_dir": ["not", "text"]}}))
+    with pytest.raises(ConfigurationError, match=r"general_settings\.spend_spool_dir: expected a string"):
+        load_config(path, {})

@@ -30,7 +30,7 @@ async def test_upgrade_creates_every_table_on_an_empty_database(database_url: st
     try:
         assert await current(database) is None
         await upgrade(database)
-        assert await current(database) == head() == "0002"
+        assert await current(database) == head() == "0005_ui_sessions"
         async with database.read() as connection:
             tables = await connection.run_sync(_tables)
     finally:

@@ -13,6 +13,7 @@ long before the batched spend rows land.
 from __future__ import annotations
 
 import fnmatch
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -26,12 +27,14 @@ from tollway.governance.records import CustomerRecord, Limits, Principal
 __all__ = [
     "ALL_MODELS",
     "UNLIMITED_NANO",
+    "ClaimPlan",
     "Subject",
     "check_access",
     "claims_for",
     "counter_scopes",
     "customer_of",
     "model_allowed",
+    "plan_claims",
     "resolve_model",
     "subjects_of",
 ]
@@ -168,6 +171,40 @@ def _model_claims(scope: str, limits: Limits, group: str, estimate_nano: int, no
         limit = usd_to_nano(budget.budget_limit, round_up=False)
         claims.append(BudgetClaim(model_scope, period.label, period.end_ts, limit, estimate_nano))
     return claims
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimPlan:
+    """``claims_for`` of one set of subjects and model group, made once and reused while its periods last: the
+    rate and parallel claims as they are, the budget claims waiting for the request's estimate.
+
+    ``budgeted``: whether any claim enforces a budget (else the estimate is not needed: it is 0). ``scopes``: the
+    ``counter_scopes`` of the claims (shared by every request of the plan: read-only). ``valid_until``: the end of
+    the earliest budget period (epoch seconds; inf when none ends): a later request needs a new plan."""
+
+    claims: tuple[Claim, ...]
+    budgeted: bool
+    scopes: list[tuple[str, str]]
+    valid_until: float
+
+    def with_estimate(self, estimate: Decimal) -> list[Claim]:
+        """The claims of one request reserving ``estimate`` (USD) on every budget claim, as ``claims_for`` makes
+        them."""
+        if not estimate:
+            return list(self.claims)
+        nano = usd_to_nano(estimate, round_up=True)
+        return [
+            BudgetClaim(c.scope, c.period, c.period_end, c.limit_nano, nano) if type(c) is BudgetClaim else c
+            for c in self.claims
+        ]
+
+
+def plan_claims(subjects: Sequence[Subject], model_group: str, now: float) -> ClaimPlan:
+    """The ``ClaimPlan`` of ``subjects`` calling ``model_group`` at ``now``."""
+    claims = tuple(claims_for(subjects, model_group, Decimal(0), now))
+    budgeted = any(s.limits.max_budget is not None or model_group in s.limits.model_max_budget for s in subjects)
+    ends = [c.period_end for c in claims if type(c) is BudgetClaim and c.period_end is not None]
+    return ClaimPlan(claims, budgeted, counter_scopes(claims), min(ends, default=math.inf))
 
 
 def counter_scopes(claims: Iterable[Claim]) -> list[tuple[str, str]]:

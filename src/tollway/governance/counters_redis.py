@@ -2,9 +2,10 @@
 
 ``admit`` is one Lua script that checks every claim of the request and applies all of them or none; ``settle`` and
 ``release`` are one script each, so admit + settle is two round trips (EVALSHA; a NOSCRIPT after a Redis restart
-or SCRIPT FLUSH reloads the script and retries once). Every time in the logic is the caller's clock, passed to the
-scripts as an argument (never Redis ``TIME``), so instances must keep their clocks in sync (NTP); key TTLs are only
-garbage collection.
+or SCRIPT FLUSH reloads the script and retries once). ``from_url`` sends them over one pipelined connection of its
+own (``redis_wire``: a tenth of redis-py's CPU per command); a ``redis.asyncio.Redis`` passed in is used as it is.
+Every time in the logic is the caller's clock, passed to the scripts as an argument (never Redis ``TIME``), so
+instances must keep their clocks in sync (NTP); key TTLs are only garbage collection.
 
 Keys (``P`` is the prefix, ``S`` a scope, ``L`` a period label, ``n`` the length of ``L``):
 
@@ -54,6 +55,7 @@ from tollway.governance.counters import (
     nothing_spent,
     read_spent,
 )
+from tollway.governance.redis_wire import RedisReplyError, RedisWire
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -257,14 +259,14 @@ class RedisCounter:
     """The ``Counter`` port in Redis: exact across every instance using the same Redis and ``prefix``.
 
     Build it with ``RedisCounter.from_url(url, prefix=..., loader=...)``, or pass a ``redis.asyncio.Redis`` created
-    with ``decode_responses=True`` (``aclose`` then leaves it open: its creator owns it). ``clock`` gives epoch
-    seconds. ``load_grace``: a budget loaded this many seconds ago is stored again from the same read instead of a new
-    one (see ``SharedLoads``). Any failure to reach Redis raises ``CounterUnavailable``.
+    with ``decode_responses=True``, or a ``RedisWire`` (``aclose`` then leaves it open: its creator owns it).
+    ``clock`` gives epoch seconds. ``load_grace``: a budget loaded this many seconds ago is stored again from the same
+    read instead of a new one (see ``SharedLoads``). Any failure to reach Redis raises ``CounterUnavailable``.
     """
 
     def __init__(
         self,
-        client: Redis,
+        client: Redis | RedisWire,
         *,
         prefix: str = DEFAULT_PREFIX,
         loader: Loader | None = None,
@@ -274,10 +276,6 @@ class RedisCounter:
         address: str | None = None,
         owns_client: bool = False,
     ) -> None:
-        from redis.exceptions import ConnectionError as RedisConnectionError
-        from redis.exceptions import ReadOnlyError
-        from redis.exceptions import TimeoutError as RedisTimeoutError
-
         if lease_seconds <= 0:
             raise ValueError(f"lease_seconds must be > 0, got {lease_seconds}")
         self._redis = client
@@ -288,10 +286,19 @@ class RedisCounter:
         self._lease_ttl = str(math.ceil(lease_seconds) + 1)
         self._loads = SharedLoads(keep_for=load_grace)
         self._owns_client = owns_client
-        kwargs = client.connection_pool.connection_kwargs
-        self._address = address or f"redis://{kwargs.get('host', 'localhost')}:{kwargs.get('port', 6379)}"
-        # ReadOnlyError: a replica promoted away under us; the others: Redis down, restarting or too slow.
-        self._unreachable = (RedisConnectionError, RedisTimeoutError, ReadOnlyError, OSError)
+        if isinstance(client, RedisWire):
+            self._address = address or client.address
+            # ConnectionError and TimeoutError are OSErrors: Redis down, restarting or too slow.
+            self._unreachable: tuple[type[BaseException], ...] = (OSError,)
+        else:
+            from redis.exceptions import ConnectionError as RedisConnectionError
+            from redis.exceptions import ReadOnlyError
+            from redis.exceptions import TimeoutError as RedisTimeoutError
+
+            kwargs = client.connection_pool.connection_kwargs
+            self._address = address or f"redis://{kwargs.get('host', 'localhost')}:{kwargs.get('port', 6379)}"
+            # ReadOnlyError: a replica promoted away under us; the others: Redis down, restarting or too slow.
+            self._unreachable = (RedisConnectionError, RedisTimeoutError, ReadOnlyError, OSError)
         self._admit = _Script(_ADMIT)
         self._finish = _Script(_FINISH)
         self._store = _Script(_LOAD)
@@ -308,31 +315,15 @@ class RedisCounter:
         lease_seconds: float = DEFAULT_LEASE_SECONDS,
         load_grace: float = 2.0,
         socket_timeout: float = 2.0,
-        max_connections: int = 100,
-        **redis_options: Any,
     ) -> RedisCounter:
-        """A counter on a new connection pool for ``url``; nothing connects before the first operation. Two quick
-        retries ride out a blip; a Redis that is down fails within about ``socket_timeout``.
+        """A counter on a pipelined connection of its own to ``url`` (``redis://``, ``rediss://`` or ``unix://``);
+        nothing connects before the first operation. A Redis that is down, or answers no command within
+        ``socket_timeout`` seconds, raises ``CounterUnavailable``; the next operation connects again.
 
-        The pool opens at most ``max_connections``; a burst of more concurrent requests waits (up to
-        ``socket_timeout``) for a free connection, where redis-py's default pool would fail them at once."""
-        from redis.asyncio import BlockingConnectionPool, Redis
-        from redis.asyncio.retry import Retry
-        from redis.backoff import ExponentialWithJitterBackoff
-
-        redis_options.setdefault("retry", Retry(ExponentialWithJitterBackoff(base=0.01, cap=0.2), 2))
-        redis_options.setdefault("socket_connect_timeout", socket_timeout)
-        pool = BlockingConnectionPool.from_url(
-            url,
-            max_connections=max_connections,
-            timeout=socket_timeout,
-            decode_responses=True,
-            socket_timeout=socket_timeout,
-            **redis_options,
-        )
-        client = Redis(connection_pool=pool)
+        One connection carries every concurrent request's commands (Redis answers them in order), so a burst of
+        requests needs no pool and no waiting for a free connection."""
         return cls(
-            client,
+            RedisWire(url, timeout=socket_timeout),
             prefix=prefix,
             loader=loader,
             clock=clock,
@@ -359,24 +350,56 @@ class RedisCounter:
 
     async def _run(self, script: _Script, keys: Sequence[str], args: Sequence[str | int]) -> Any:
         """EVALSHA ``script`` (loading it after NOSCRIPT), mapping "cannot reach Redis" to ``CounterUnavailable``."""
+        client = self._redis
+        if not isinstance(client, RedisWire):
+            return await self._run_redis_py(client, script, keys, args)
+        try:
+            try:
+                return await client.call("EVALSHA", script.sha, len(keys), *keys, *args)
+            except RedisReplyError as error:
+                if error.kind != "NOSCRIPT":
+                    raise
+                await client.call("SCRIPT", "LOAD", script.source)
+                return await client.call("EVALSHA", script.sha, len(keys), *keys, *args)
+        except RedisReplyError as error:
+            # READONLY (a replica promoted away under us), LOADING, NOAUTH, OOM...: Redis cannot serve us now.
+            # ERR is a real error (a script bug): it propagates.
+            if error.kind == "ERR":
+                raise
+            raise self._unavailable(error) from error
+        except self._unreachable as exc:
+            raise self._unavailable(exc) from exc
+
+    async def _run_redis_py(
+        self, client: Redis, script: _Script, keys: Sequence[str], args: Sequence[str | int]
+    ) -> Any:
         from redis.exceptions import NoScriptError
 
         try:
             try:
-                return await self._redis.evalsha(script.sha, len(keys), *keys, *args)
+                return await client.evalsha(script.sha, len(keys), *keys, *args)
             except NoScriptError:
-                await self._redis.script_load(script.source)
-                return await self._redis.evalsha(script.sha, len(keys), *keys, *args)
+                await client.script_load(script.source)
+                return await client.evalsha(script.sha, len(keys), *keys, *args)
+        except self._unreachable as exc:
+            raise self._unavailable(exc) from exc
+
+    async def _command(self, *args: str) -> Any:
+        """One plain command (not on the request path), through whichever client this counter has."""
+        try:
+            if isinstance(self._redis, RedisWire):
+                return await self._redis.call(*args)
+            client: Any = self._redis  # redis-py's execute_command is untyped
+            return await client.execute_command(*args)
+        except RedisReplyError as error:
+            raise self._unavailable(error) from error
         except self._unreachable as exc:
             raise self._unavailable(exc) from exc
 
     async def ping(self) -> None:
         """Check that Redis answers (``CounterUnavailable`` otherwise) and load the scripts."""
         for script in (self._admit, self._finish, self._store, self._window):
-            try:
-                await self._redis.script_load(script.source)
-            except self._unreachable as exc:
-                raise self._unavailable(exc) from exc
+            await self._command("SCRIPT", "LOAD", script.source)
 
     async def admit(self, claims: Sequence[Claim], *, ticket_id: str | None = None) -> Ticket | Refused:
         """Check every claim, then apply them all or none, in one script run by Redis."""
@@ -484,11 +507,7 @@ class RedisCounter:
 
     async def spent(self, scope: str, period: str) -> int:
         """Settled nano-dollars of ``(scope, period)``; the loader's value when Redis holds no counter for it."""
-        key = self._budget_keys(scope, period)[0]
-        try:
-            value = await self._redis.hget(key, "spent")
-        except self._unreachable as exc:
-            raise self._unavailable(exc) from exc
+        value = await self._command("HGET", self._budget_keys(scope, period)[0], "spent")
         return int(value) if value is not None else await read_spent(self._loader, scope, period)
 
     async def window(self, scope: str) -> RateState:
@@ -502,5 +521,9 @@ class RedisCounter:
 
     async def aclose(self) -> None:
         """Close the connection pool (only when this counter created it)."""
-        if self._owns_client:
+        if not self._owns_client:
+            return
+        if isinstance(self._redis, RedisWire):
+            await self._redis.aclose()
+        else:
             await self._redis.aclose(close_connection_pool=True)

@@ -11,7 +11,13 @@ from tollway.governance.counters import Counter, usd_to_nano
 from tollway.governance.service import Governance, Stores
 from tollway.governance.settings import GovernanceSettings
 
-__all__ = ["open_governance", "open_stores"]
+__all__ = ["MEMORY_ROWS", "POSTGRES_MAX_BATCH", "open_governance", "open_stores"]
+
+POSTGRES_MAX_BATCH = 10_000
+"""Spend rows per transaction at most on PostgreSQL (when a backlog has built up; a flush writes what is queued)."""
+
+MEMORY_ROWS = 2_000
+"""Spend events the writer holds in memory at most (two batches of the default 1,000)."""
 
 
 async def open_stores(settings: GovernanceSettings) -> Stores:
@@ -58,7 +64,14 @@ async def open_governance(settings: GovernanceSettings) -> Governance:
         from tollway.governance.counters_memory import MemoryCounter
 
         counter = MemoryCounter(loader=loader)
-    writer = SpendWriter(spend, settings.spool_dir, flush_interval=settings.flush_interval)
+    # PostgreSQL: a backlog is written up to 10,000 rows per transaction (2.4x the rows/s of 1,000-row ones in
+    # bench/spend_ingest.py: the rollup and counter upserts are per distinct key, so bigger batches share them),
+    # with no more events held in memory than before (the rest is read back from the spool). SQLite keeps
+    # 1,000-row transactions: a long one holds its single write lock and the worker's memory longer.
+    max_batch = None if stores.database.is_sqlite else POSTGRES_MAX_BATCH
+    writer = SpendWriter(
+        spend, settings.spool_dir, flush_interval=settings.flush_interval, max_batch=max_batch, memory_rows=MEMORY_ROWS
+    )
     governance = Governance(settings, stores, counter, writer)
     try:
         await governance.start()

@@ -29,7 +29,7 @@ from tollway.errors import (
     RateLimitError,
     ServiceUnavailableError,
 )
-from tollway.governance.admission import UNLIMITED_NANO, check_access, claims_for, counter_scopes, subjects_of
+from tollway.governance.admission import UNLIMITED_NANO, ClaimPlan, check_access, plan_claims, subjects_of
 from tollway.governance.counters import (
     BudgetClaim,
     Claim,
@@ -57,6 +57,9 @@ if TYPE_CHECKING:
 __all__ = ["Admission", "Governance", "Stores"]
 
 logger = logging.getLogger("tollway.governance")
+
+# Claim plans kept at most (per instance); past this many the cache starts again empty.
+_MAX_PLANS = 10_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +112,8 @@ class Governance:
             self._apply, redis_url=settings.redis_url, channel=f"{settings.redis_prefix}invalidate"
         )
         self._janitor: asyncio.Task[None] | None = None
+        self._plans: dict[tuple[int, int, str | None, str], tuple[Principal | None, CustomerRecord | None, ClaimPlan]]
+        self._plans = {}
 
     # -- lifecycle ----------------------------------------------------------------------------------------------
 
@@ -157,12 +162,12 @@ class Governance:
         if customer is not None and customer.blocked:
             raise PermissionDeniedError("this customer is blocked", param="user", code="customer_blocked")
         admission = Admission(principal, customer_id, model_group)
-        subjects = subjects_of(principal, customer_id, customer, self.settings.default_customer)
-        if not subjects:
+        if principal is None and customer_id is None:
             return admission
-        budgeted = any(s.limits.max_budget is not None or model_group in s.limits.model_max_budget for s in subjects)
-        claims = claims_for(subjects, model_group, estimate() if budgeted else Decimal(0), self._clock())
-        admission.scopes = counter_scopes(claims)
+        now = self._clock()
+        plan = self._plan(principal, customer_id, customer, model_group, now)
+        claims = plan.with_estimate(estimate() if plan.budgeted else Decimal(0))
+        admission.scopes = plan.scopes
         try:
             result = await self.counter.admit(claims)
         except CounterUnavailable as exc:
@@ -177,6 +182,28 @@ class Governance:
         admission.ticket = result
         admission.headers = _rate_headers(result, claims)
         return admission
+
+    def _plan(
+        self,
+        principal: Principal | None,
+        customer_id: str | None,
+        customer: CustomerRecord | None,
+        model_group: str,
+        now: float,
+    ) -> ClaimPlan:
+        """The claim plan of these records, reused while they are the cached ones (a reload makes new objects, so
+        a changed limit is planned afresh) and their budget periods last."""
+        key = (id(principal), id(customer), customer_id, model_group)
+        cached = self._plans.get(key)
+        # The records are kept in the entry: an id is only unique while its object lives.
+        if cached is not None and cached[0] is principal and cached[1] is customer and now < cached[2].valid_until:
+            return cached[2]
+        subjects = subjects_of(principal, customer_id, customer, self.settings.default_customer)
+        plan = plan_claims(subjects, model_group, now)
+        if len(self._plans) >= _MAX_PLANS:
+            self._plans.clear()  # records are reloaded every key_cache_ttl: old plans are garbage by then
+        self._plans[key] = (principal, customer, plan)
+        return plan
 
     async def _customer(self, customer_id: str | None) -> CustomerRecord | None:
         if customer_id is None:

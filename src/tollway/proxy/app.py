@@ -7,6 +7,7 @@ the handler objects, so several apps (tests, workers) can live in one process.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
@@ -20,6 +21,10 @@ from starlette.routing import BaseRoute, Route
 from starlette.types import Receive, Scope, Send
 
 from tollway._version import __version__
+from tollway.dashboard.routes import dashboard_routes
+from tollway.dashboard.signin import SessionAuth, csrf_checked_routes
+from tollway.economics.alerts_engine import Alerting
+from tollway.economics.export_service import ExportService, billing_export_of
 from tollway.errors import ServiceUnavailableError
 from tollway.governance.factory import open_governance
 from tollway.governance.service import Governance
@@ -34,18 +39,24 @@ from tollway.proxy.management import management_routes
 from tollway.proxy.metrics import GatewayMetrics, metrics_public
 from tollway.proxy.openapi import OpenAPIRoutes
 from tollway.proxy.responses import (
+    Checker,
     Endpoint,
     Work,
     guard,
     json_response,
 )
+from tollway.proxy.routes_alerts import alert_routes, alerting_of
 from tollway.proxy.routes_anthropic import anthropic_routes
 from tollway.proxy.routes_health import HealthRoutes
 from tollway.proxy.routes_margin import margin_routes
+from tollway.proxy.routes_models_info import model_info_routes
 from tollway.proxy.routes_openai import OpenAIRoutes
 from tollway.proxy.routes_revenue import revenue_routes
+from tollway.proxy.routes_simulate import simulate_routes
+from tollway.proxy.routes_summary import summary_routes
 from tollway.proxy.settings import GatewaySettings, StartupError
 from tollway.router import Router
+from tollway.router.deployment import Deployment
 
 __all__ = ["Gateway", "create_app"]
 
@@ -73,7 +84,11 @@ def create_app(
     clientside = ClientSide.build(router, model_list=model_list, router_settings=config.router_settings, environ=env)
     auth = Authenticator(settings.master_key)
     gate = Gate(CostEstimator(router.deployments, output_allowance=_allowance(config.settings)))
+    # The routes the dashboard calls also take its session cookie (a key still wins); the model routes never do.
+    sessions = SessionAuth(auth, lambda: gate.governance, settings.master_key, sso="ui_sso" in config.settings)
     governance_settings = _governance_settings(config, settings)
+    alerting = alerting_of(config.settings)
+    billing_export = billing_export_of(config.settings, env)  # general_settings.billing_export
     openai = OpenAIRoutes(
         router,
         max_body_bytes=settings.max_body_bytes,
@@ -98,17 +113,27 @@ def create_app(
         *_openai_routes(openai, protected),
         Route("/health/liveliness", health.liveliness, methods=["GET"]),
         Route("/health/readiness", health.readiness, methods=["GET"]),
-        Route("/health", protected(health.health), methods=["GET"]),
+        Route("/health", guard(health.health, sessions), methods=["GET"]),
         Route("/metrics", guard(metrics.endpoint, None if "/metrics" in public else auth), methods=["GET"]),
         Route("/openapi.json", docs.openapi, methods=["GET"]),
         Route("/docs", docs.docs, methods=["GET"]),
         *anthropic_routes(router, auth, settings, metrics, clientside=clientside, gate=gate),
-        *_admin_routes(gate, auth, settings, metrics),
+        *csrf_checked_routes(
+            _admin_routes(gate, sessions, settings, metrics, alerting, deployments=router.deployments), sessions
+        ),
+        *_dashboard_routes(gate, sessions, router, config, settings=settings, metrics=metrics),
     ]
 
     app = Gateway(
         routes=routes,
-        lifespan=_lifespan(gate, auth, governance_settings, [clientside.aclose, router.aclose if owned else None]),
+        lifespan=_lifespan(
+            gate,
+            auth,
+            governance_settings,
+            alerting,
+            [clientside.aclose, router.aclose if owned else None],
+            billing_export=billing_export,
+        ),
         exception_handlers={HTTPException: _http_error},
     )
     app.state.settings, app.state.router, app.state.metrics, app.state.governance = settings, router, metrics, None
@@ -132,11 +157,25 @@ def _openai_routes(openai: OpenAIRoutes, protected: Callable[..., Endpoint]) -> 
 
 
 def _admin_routes(
-    gate: Gate, auth: Authenticator, settings: GatewaySettings, metrics: GatewayMetrics
+    gate: Gate,
+    auth: Checker,
+    settings: GatewaySettings,
+    metrics: GatewayMetrics,
+    alerting: Alerting,
+    *,
+    deployments: Sequence[Deployment] = (),
 ) -> list[BaseRoute]:
-    """The admin APIs over the store: management, revenue and margin (503 when the gateway has no database)."""
+    """The admin APIs over the store: management, revenue, margin, simulation (which names the model groups of
+    ``deployments``) and alerts (503 when the gateway has no database)."""
     routes: list[BaseRoute] = []
-    for build in (management_routes, revenue_routes, margin_routes):
+    builders = (
+        management_routes,
+        revenue_routes,
+        margin_routes,
+        functools.partial(simulate_routes, deployments=deployments),
+        functools.partial(alert_routes, alerting=alerting),
+    )
+    for build in builders:
         routes += build(
             lambda: _running(gate.governance),
             auth,
@@ -147,11 +186,43 @@ def _admin_routes(
     return routes
 
 
+def _dashboard_routes(
+    gate: Gate,
+    sessions: SessionAuth,
+    router: Router,
+    config: GatewayConfig,
+    *,
+    settings: GatewaySettings,
+    metrics: GatewayMetrics,
+) -> list[BaseRoute]:
+    """The dashboard's read APIs (``/global/spend/summary``, ``/model/info``) and ``/ui`` (tollway.dashboard)."""
+    return [
+        *summary_routes(
+            lambda: _running(gate.governance),
+            sessions,
+            deployments=router.deployments,
+            metrics=metrics,
+            observer=metrics.route,
+        ),
+        *model_info_routes(router, sessions, observer=metrics.route),
+        *dashboard_routes(
+            sessions,
+            settings=config.settings,
+            master_key=settings.master_key,
+            body_timeout=settings.body_timeout,
+            observer=metrics.route,
+        ),
+    ]
+
+
 def _lifespan(
     gate: Gate,
     auth: Authenticator,
     governance_settings: GovernanceSettings | None,
+    alerting: Alerting,
     closers: list[Callable[[], Awaitable[None]] | None],
+    *,
+    billing_export: ExportService,
 ) -> Callable[[Starlette], contextlib.AbstractAsyncContextManager[None]]:
     """Open the governance services (database, counters, spend writer) at start; close them, then ``closers``."""
 
@@ -161,9 +232,14 @@ def _lifespan(
         gate.governance = governance
         auth.attach(governance)
         app.state.governance = governance
+        if governance is not None:
+            await alerting.start(governance)  # evaluates the alert rules every general_settings.alerts_interval
+            await billing_export.start(governance.stores.database)  # usage to Stripe / CloudEvents, in the background
         try:
             yield
         finally:
+            await billing_export.aclose()
+            await alerting.aclose()
             gate.governance = None
             auth.attach(None)
             if governance is not None:

@@ -93,6 +93,21 @@ _GENERAL_SETTINGS = {
     "global_max_parallel_requests": "int",
     "proxy_batch_write_at": "number",
     "user_api_key_cache_ttl": "number",
+    "ui_sso": "mapping",  # the dashboard's single sign-on (tollway.dashboard.oidc checks its fields)
+    # Governance (tollway.governance.settings checks the values further).
+    "fail_closed_budget_enforcement": "bool",
+    "maximum_spend_logs_retention_period": "text",
+    "max_end_user_budget": "number",
+    "spend_spool_dir": "text",
+    "default_customer_limits": "mapping",
+    "redis_prefix": "text",
+    # Economics: alerts (tollway.economics.alerts_engine) and billing export (tollway.economics.export_settings).
+    "alerts_interval": "number",
+    "alert_delivery_timeout": "number",
+    "alert_delivery_backoff": "number",
+    "alert_delivery_attempts": "int",
+    "alerts_smtp": "mapping",
+    "billing_export": "mapping",
 }
 # general_settings values the gateway itself reads, resolved here, with the variable used when absent.
 _GATEWAY_VALUES = {"master_key": "TOLLWAY_MASTER_KEY", "database_url": "DATABASE_URL", "redis_url": "REDIS_URL"}
@@ -383,6 +398,14 @@ def _resolve(path: str, value: Any, env: Mapping[str, str]) -> Any:
 
 def _typed(path: str, kind: str, value: Any, env: Mapping[str, str]) -> Any:
     """A setting of a known kind; ``os.environ/`` references are resolved and read from their text."""
+    if kind == "mapping":  # resolved at any depth; the feature that reads it checks its fields
+        if not isinstance(value, Mapping):
+            raise ConfigurationError(f"{path}: expected a mapping, got {_describe(path, value)}")
+        return _resolve(path, value, env)
+    if kind == "text":  # a string (or a number, e.g. a duration in seconds) its reader parses further
+        if isinstance(value, bool) or not isinstance(value, str | int | float):
+            raise ConfigurationError(f"{path}: expected a string, got {_describe(path, value)}")
+        return _resolve(path, value, env)
     if isinstance(value, str) and value.startswith(_ENV_PREFIX):
         text = str(_resolve(path, value, env)).strip()
         if kind == "bool" and text.lower() in ("true", "false", "1", "0", "yes", "no"):

@@ -21,10 +21,13 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from tollway.proxy.openapi_alerts import alert_operation
+from tollway.proxy.openapi_dashboard import SESSION_SCHEME, dashboard_operation
 from tollway.proxy.openapi_management import MANAGEMENT_SCHEMAS, management_operation
 from tollway.proxy.openapi_margin import margin_operation
 from tollway.proxy.openapi_revenue import revenue_operation
 from tollway.proxy.openapi_schemas import SCHEMAS, ref
+from tollway.proxy.openapi_simulate import simulate_operation
 
 __all__ = ["OpenAPIRoutes", "openapi_document", "openapi_path", "render_docs"]
 
@@ -104,7 +107,14 @@ def _describe(path: str) -> _Operation:
 
 
 def _operation(path: str, method: str, public: bool) -> dict[str, Any]:
-    managed = management_operation(path, method) or revenue_operation(path, method) or margin_operation(path, method)
+    managed = (
+        management_operation(path, method)
+        or revenue_operation(path, method)
+        or margin_operation(path, method)
+        or simulate_operation(path, method)
+        or alert_operation(path, method)
+        or dashboard_operation(path, method)
+    )
     if managed is not None:
         return managed
     about = _describe(path)
@@ -172,7 +182,7 @@ def openapi_document(
         },
         "paths": paths,
         "components": {
-            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}, "session": SESSION_SCHEME},
             "schemas": SCHEMAS | MANAGEMENT_SCHEMAS,
         },
         "security": [{"bearer": []}],

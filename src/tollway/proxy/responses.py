@@ -48,6 +48,7 @@ ChunkEncoder = Callable[[dict[str, Any]], bytes]
 ErrorEncoder = Callable[[TollwayError], bytes]
 
 DONE = b"data: [DONE]\n\n"
+_JSON_CONTENT_TYPE = (b"content-type", b"application/json")
 
 
 def json_response(data: Any, status: int = 200, headers: Mapping[str, str] | None = None) -> Response:
@@ -61,7 +62,15 @@ class ResultResponse(Response):
     media_type = "application/json"
 
     def __init__(self, content: bytes, status: int, headers: Mapping[str, str], meta: ResponseMeta | None) -> None:
-        super().__init__(content, status_code=status, headers=headers)
+        # What Starlette's Response.__init__ does for a bytes body and headers that never carry content-length or
+        # content-type, without its generic checks (every model answer goes through here).
+        self.status_code = status
+        self.background = None
+        self.body = content
+        raw = [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in headers.items()]
+        raw.append((b"content-length", b"%d" % len(content)))
+        raw.append(_JSON_CONTENT_TYPE)
+        self.raw_headers = raw
         self.meta = meta
 
 

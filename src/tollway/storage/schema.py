@@ -18,6 +18,7 @@ from sqlalchemy import (
     Column,
     Date,
     DateTime,
+    FetchedValue,
     Float,
     Index,
     Integer,
@@ -31,9 +32,15 @@ from sqlalchemy import (
 from tollway.storage.money import Money
 
 __all__ = [
+    "alert_deliveries",
+    "alert_events",
+    "alert_rules",
     "api_keys",
     "audit_log",
     "customers",
+    "export_cursors",
+    "export_failures",
+    "export_sent",
     "metadata",
     "revenue",
     "spend_counters",
@@ -41,6 +48,7 @@ __all__ = [
     "spend_logs",
     "team_members",
     "teams",
+    "ui_sessions",
     "users",
 ]
 
@@ -258,4 +266,152 @@ revenue = Table(
     Column("created_by", String(128), nullable=True),
     UniqueConstraint("source", "external_id"),
     Index("ix_revenue_period", "period_start", "period_end"),
+)
+
+# Alert rules (tollway.economics.alerts): kind-specific parameters and channels as JSON. Channels hold their secrets
+# (webhook secrets, SMTP passwords, Slack URLs) because sending needs them; the API never returns them in full.
+alert_rules = Table(
+    "alert_rules",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("kind", String(16), nullable=False),  # "budget" | "margin" | "anomaly"
+    Column("enabled", Boolean, nullable=False, default=True),
+    Column("scope", JSON, nullable=False),  # {"entity": "team", "ids": ["t1"] | null}
+    Column("params", JSON, nullable=False),  # thresholds, margin_pct, period_days, factor, min_amount
+    Column("channels", JSON, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("created_by", String(128), nullable=True),
+    Column("updated_by", String(128), nullable=True),
+)
+
+# One row per alert raised. ``dedupe_key`` (sha256 of rule, subject, period, threshold) is unique: of N gateway
+# instances evaluating at once, the one whose insert wins sends; the others find the row and do nothing.
+alert_events = Table(
+    "alert_events",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("dedupe_key", String(64), nullable=False, unique=True),
+    Column("rule_id", String(32), nullable=False),
+    Column("rule_name", String(200), nullable=False),
+    Column("kind", String(16), nullable=False),  # "budget" | "margin" | "anomaly" | "test"
+    Column("subject_kind", String(16), nullable=False),
+    Column("subject_id", String(256), nullable=True),
+    Column("period", String(64), nullable=False),
+    Column("threshold", String(40), nullable=True),
+    Column("status", String(16), nullable=False),  # "pending" | "delivered" | "failed" | "suppressed"
+    Column("payload", JSON, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Index("ix_alert_events_rule_created", "rule_id", "created_at"),
+    Index("ix_alert_events_status_created", "status", "created_at"),
+)
+
+# One row per (event, channel): every attempt updates it. ``lease_until`` is when a pending delivery whose sender
+# died may be taken over by another instance, so an alert is never lost.
+alert_deliveries = Table(
+    "alert_deliveries",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("event_id", String(32), nullable=False),
+    Column("position", Integer, nullable=False),  # the channel's index in the rule
+    Column("channel_type", String(16), nullable=False),
+    Column("target", String(2100), nullable=False),  # redacted: what the history shows
+    Column("channel", JSON, nullable=False),  # the channel as it was when the alert fired (secrets included)
+    Column("status", String(16), nullable=False),  # "pending" | "delivered" | "failed"
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("last_error", Text, nullable=True),
+    Column("http_status", Integer, nullable=True),
+    Column("lease_until", DateTime(timezone=True), nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("delivered_at", DateTime(timezone=True), nullable=True),
+    UniqueConstraint("event_id", "position"),
+    Index("ix_alert_deliveries_status_lease", "status", "lease_until"),
+)
+
+# Dashboard sign-ins (tollway.dashboard.sessions_store): the cookie carries a random session id, this table only its
+# SHA-256, so a copy of the table signs nobody in. The CSRF token is derived from the id (never stored). A session
+# made with a key keeps that key's hash: a key blocked, deleted or regenerated (or a changed master key) ends it.
+ui_sessions = Table(
+    "ui_sessions",
+    metadata,
+    Column("id_hash", String(64), primary_key=True),
+    Column("role", String(16), nullable=False),  # "admin"
+    Column("name", String(128), nullable=False),  # the audit log's actor: "master", "sk-...abcd", "sso:ann@x.com"
+    Column("method", String(8), nullable=False),  # "key" | "sso"
+    Column("key_id", String(32), nullable=True),  # the admin virtual key signed in with (None: master key, SSO)
+    Column("key_hash", String(64), nullable=True),  # that key's (or the master key's) SHA-256 at sign-in
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False, index=True),
+    Column("revoked_at", DateTime(timezone=True), nullable=True),
+)
+
+# Billing export (tollway.economics.export_*). spend_logs.write_txid: on PostgreSQL the id of the transaction that
+# inserted the row (a column default, pg_current_xact_id()); the exporters read rows in (write_txid, id) order, up to
+# the oldest transaction still running, so a row committed late (a slow writer, a spool replay) is never skipped
+# (see tollway.storage.export_store). The spend writer never writes it (spend_rollup.LOG_COLUMNS leaves out
+# columns marked "generated"); on SQLite it stays NULL and the rowid orders rows instead.
+spend_logs.append_column(
+    Column("write_txid", BigInteger, nullable=True, server_default=FetchedValue(), info={"generated": True})
+)
+Index(
+    "ix_spend_logs_write_txid",
+    spend_logs.c.write_txid,
+    spend_logs.c.id,
+    postgresql_where=spend_logs.c.write_txid.is_not(None),
+    sqlite_where=spend_logs.c.write_txid.is_not(None),
+)
+
+# One row per exporter ("stripe", "cloudevents"): the last spend row exported (cursor_position: write_txid on
+# PostgreSQL, rowid on SQLite; cursor_spend_id: that row's id, "" before the first), running counts, and the lease
+# that lets one gateway instance at a time export.
+export_cursors = Table(
+    "export_cursors",
+    metadata,
+    Column("exporter", String(32), primary_key=True),
+    Column("cursor_position", BigInteger, nullable=False),
+    Column("cursor_spend_id", String(32), nullable=False),
+    Column("rows_done", BigInteger, nullable=False, default=0),
+    Column("events_sent", BigInteger, nullable=False, default=0),
+    Column("events_rejected", BigInteger, nullable=False, default=0),
+    Column("rows_skipped", BigInteger, nullable=False, default=0),
+    Column("rows_unattributed", BigInteger, nullable=False, default=0),
+    Column("lease_owner", String(128), nullable=True),
+    Column("lease_until", DateTime(timezone=True), nullable=True),
+    Column("last_error", Text, nullable=True),
+    Column("last_error_at", DateTime(timezone=True), nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+# Rows and events an exporter did not export, with why (reason: unmapped_customer, unpriced, too_old, in_future,
+# invalid, rejected). identifier: the event's, or the spend row's id when the whole row was skipped. Recording the
+# same one twice keeps the first.
+export_failures = Table(
+    "export_failures",
+    metadata,
+    Column("exporter", String(32), primary_key=True),
+    Column("identifier", String(160), primary_key=True),
+    Column("spend_id", String(32), nullable=False),
+    Column("request_id", String(128), nullable=True),
+    Column("customer_id", ID, nullable=True),
+    Column("ts", DateTime(timezone=True), nullable=False),
+    Column("reason", String(32), nullable=False),
+    Column("status", Integer, nullable=True),  # the receiver's HTTP status, for a rejected event
+    Column("detail", Text, nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Index("ix_export_failures_reason", "exporter", "reason", "created_at"),
+)
+
+# Events settled (delivered or refused) in rows past the cursor, when an earlier row of their batch could not be
+# sent yet: they are not sent again when their rows come round. Deleted once the cursor passes their rows.
+export_sent = Table(
+    "export_sent",
+    metadata,
+    Column("exporter", String(32), primary_key=True),
+    Column("identifier", String(160), primary_key=True),
+    Column("spend_id", String(32), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
 )
