@@ -99,3 +99,9 @@ async def test_docs_page_is_self_contained_html(http: httpx.AsyncClient) -> None
 def test_banner_prints_the_docs_url() -> None:
     text = banner("0.0.0.0", 4000, GatewaySettings(master_key=KEY))
     assert "docs: http://127.0.0.1:4000/docs" in text
+
+
+def test_banner_prints_the_dashboard_url_when_there_is_a_store() -> None:
+    assert "/ui" not in banner("0.0.0.0", 4000, GatewaySettings(master_key=KEY))
+    text = banner("0.0.0.0", 4000, GatewaySettings(master_key=KEY, database_url="sqlite+aiosqlite:///t.db"))
+    assert "dashboard: http://127.0.0.1:4000/ui" in text

@@ -89,41 +89,16 @@ def create_app(
     governance_settings = _governance_settings(config, settings)
     alerting = alerting_of(config.settings)
     billing_export = billing_export_of(config.settings, env)  # general_settings.billing_export
-    openai = OpenAIRoutes(
-        router,
-        max_body_bytes=settings.max_body_bytes,
-        body_timeout=settings.body_timeout,
-        clientside=clientside,
-        gate=gate,
-    )
-    health = HealthRoutes(router, redis_url=settings.redis_url, governance=lambda: gate.governance)
     metrics = GatewayMetrics(router, governance=lambda: gate.governance)
-    public = {"/health/liveliness", "/health/readiness", "/openapi.json", "/docs"} | (
-        {"/metrics"} if metrics_public(config.settings) else set()
-    )
-    docs = OpenAPIRoutes(public=public, version=__version__)
-
-    def protected(work: Work, name: str | None = None) -> Endpoint:
-        """``work`` behind the master key; with ``name``, its answers counted in the metrics under that route."""
-        return guard(work, auth, observer=metrics.route(name) if name else None)
-
-    # Starlette tries routes in order: the hot path (chat, then embeddings) first, so a chat request is matched at
-    # once instead of after every health and docs route.
     routes: list[BaseRoute] = [
-        *_openai_routes(openai, protected),
-        Route("/health/liveliness", health.liveliness, methods=["GET"]),
-        Route("/health/readiness", health.readiness, methods=["GET"]),
-        Route("/health", guard(health.health, sessions), methods=["GET"]),
-        Route("/metrics", guard(metrics.endpoint, None if "/metrics" in public else auth), methods=["GET"]),
-        Route("/openapi.json", docs.openapi, methods=["GET"]),
-        Route("/docs", docs.docs, methods=["GET"]),
-        *anthropic_routes(router, auth, settings, metrics, clientside=clientside, gate=gate),
+        *_gateway_routes(
+            config, settings, router, clientside=clientside, gate=gate, auth=auth, sessions=sessions, metrics=metrics
+        ),
         *csrf_checked_routes(
             _admin_routes(gate, sessions, settings, metrics, alerting, deployments=router.deployments), sessions
         ),
         *_dashboard_routes(gate, sessions, router, config, settings=settings, metrics=metrics),
     ]
-
     app = Gateway(
         routes=routes,
         lifespan=_lifespan(
@@ -138,6 +113,49 @@ def create_app(
     )
     app.state.settings, app.state.router, app.state.metrics, app.state.governance = settings, router, metrics, None
     return app
+
+
+def _gateway_routes(
+    config: GatewayConfig,
+    settings: GatewaySettings,
+    router: Router,
+    *,
+    clientside: ClientSide,
+    gate: Gate,
+    auth: Authenticator,
+    sessions: Checker,
+    metrics: GatewayMetrics,
+) -> list[BaseRoute]:
+    """The model routes (OpenAI and Anthropic), health, metrics and the API docs."""
+    openai = OpenAIRoutes(
+        router,
+        max_body_bytes=settings.max_body_bytes,
+        body_timeout=settings.body_timeout,
+        clientside=clientside,
+        gate=gate,
+    )
+    health = HealthRoutes(router, redis_url=settings.redis_url, governance=lambda: gate.governance)
+    public = {"/health/liveliness", "/health/readiness", "/openapi.json", "/docs"} | (
+        {"/metrics"} if metrics_public(config.settings) else set()
+    )
+    docs = OpenAPIRoutes(public=public, version=__version__)
+
+    def protected(work: Work, name: str | None = None) -> Endpoint:
+        """``work`` behind the master key; with ``name``, its answers counted in the metrics under that route."""
+        return guard(work, auth, observer=metrics.route(name) if name else None)
+
+    # Starlette tries routes in order: the hot path (chat, then embeddings) first, so a chat request is matched at
+    # once instead of after every health and docs route.
+    return [
+        *_openai_routes(openai, protected),
+        Route("/health/liveliness", health.liveliness, methods=["GET"]),
+        Route("/health/readiness", health.readiness, methods=["GET"]),
+        Route("/health", guard(health.health, sessions), methods=["GET"]),
+        Route("/metrics", guard(metrics.endpoint, None if "/metrics" in public else auth), methods=["GET"]),
+        Route("/openapi.json", docs.openapi, methods=["GET"]),
+        Route("/docs", docs.docs, methods=["GET"]),
+        *anthropic_routes(router, auth, settings, metrics, clientside=clientside, gate=gate),
+    ]
 
 
 def _openai_routes(openai: OpenAIRoutes, protected: Callable[..., Endpoint]) -> list[BaseRoute]:

@@ -101,6 +101,7 @@ def banner(host: str, port: int, settings: GatewaySettings) -> str:
     lines = [f"tollway gateway listening on {url}  (OpenAI base URL: {url}/v1)", f"docs: {url}/docs"]
     if settings.database_url is not None:
         lines.append(f"store: {_safe_url(settings.database_url)}  (keys, teams, customers, spend)")
+        lines.append(f"dashboard: {url}/ui  (sign in with the master key)")
     if not settings.auth_enabled:
         lines.append("dev mode: authentication is OFF; do not expose this port")
     lines += [
