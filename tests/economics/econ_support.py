@@ -3,7 +3,8 @@ PostgreSQL through ``database_url``) and a client of an app serving the manageme
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,7 @@ import pytest
 from starlette.applications import Starlette
 from starlette.routing import Route
 
+from tollway.cli import main
 from tollway.governance.factory import open_governance
 from tollway.governance.keys import generate_key, hash_key, key_name
 from tollway.governance.records import KeyRecord
@@ -22,8 +24,10 @@ from tollway.proxy.auth import Authenticator
 from tollway.proxy.management import management_routes
 from tollway.proxy.openapi import OpenAPIRoutes
 from tollway.proxy.routes_revenue import revenue_routes
+from tollway.storage.database import Database
+from tollway.storage.migrate import upgrade
 
-__all__ = ["MASTER", "Client", "client", "governance"]
+__all__ = ["MASTER", "Client", "cli", "client", "governance", "seeded_url"]
 
 MASTER = "sk-test-master-key-0123456789"
 
@@ -76,3 +80,19 @@ async def client(governance: Governance) -> AsyncIterator[Client]:
     transport = httpx.ASGITransport(app=app_of(governance))
     async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as http:
         yield Client(http, governance)
+
+
+async def cli(*argv: str) -> int:
+    """``tollway`` with ``argv``, in a thread: it runs its own event loop."""
+    return await asyncio.to_thread(main, list(argv))
+
+
+async def seeded_url(database_url: str, seed: Callable[[Database], Awaitable[object]]) -> str:
+    """``database_url``, migrated and holding what ``seed`` writes."""
+    database = Database(database_url)
+    try:
+        await upgrade(database)
+        await seed(database)
+    finally:
+        await database.aclose()
+    return database_url

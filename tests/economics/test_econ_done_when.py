@@ -17,11 +17,11 @@ from typing import Any
 
 import httpx
 import pytest
+from done_when_data import DAYS, MODELS, PRICES, Ledger, drive
+from econ_support import cli
 
-from economics.done_when_data import DAYS, MODELS, PRICES, Ledger, drive
 from fakes.alert_receivers import HttpReceiver
 from fakes.stripe_fake import API_KEY, StripeFake, unix
-from tollway.cli import main
 from tollway.economics.alerts_signing import verify
 from tollway.governance.service import Governance
 from tollway.proxy.app import create_app
@@ -52,10 +52,6 @@ class World:
         answer = await self.client.post(path, json=body, headers={"authorization": f"Bearer {MASTER}"})
         assert answer.status_code in (200, 201), answer.text
         return answer.json()
-
-
-async def cli(*argv: str) -> int:
-    return await asyncio.to_thread(main, list(argv))
 
 
 @pytest.fixture

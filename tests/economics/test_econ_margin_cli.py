@@ -3,36 +3,21 @@
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import io
 
 import orjson
 import pytest
+from econ_support import cli, seeded_url
 from margin_data import BY_CUSTOMER, BY_MODEL, OTHER_CURRENCIES, TOTALS, seed
 
-from tollway.cli import main
-from tollway.storage.database import Database
-from tollway.storage.migrate import upgrade
-
 PERIOD = ("--start", "2025-06-01", "--end", "2025-06-02")
-
-
-async def cli(*argv: str) -> int:
-    """main(argv) in a thread: it runs its own event loop."""
-    return await asyncio.to_thread(main, list(argv))
 
 
 @pytest.fixture
 async def seeded(database_url: str) -> str:
     """``database_url``, migrated and holding the dataset."""
-    database = Database(database_url)
-    try:
-        await upgrade(database)
-        await seed(database)
-    finally:
-        await database.aclose()
-    return database_url
+    return await seeded_url(database_url, seed)
 
 
 async def test_table(seeded: str, capsys: pytest.CaptureFixture[str]) -> None:

@@ -7,11 +7,14 @@ runner (``export_runner``) owns everything else: the cursor, the lease, what is 
 
 from __future__ import annotations
 
+import asyncio
+import random
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
+from tollway.economics.export_backoff import Answer, RetryPolicy, send_with_retries
 from tollway.economics.export_mapping import Batch, Outcome, UsageRow
 
 __all__ = ["Exporter", "StripeLookup"]
@@ -24,6 +27,21 @@ class Exporter(ABC):
     """One destination. ``name`` keys its cursor, so two exporters never share progress."""
 
     name: str
+
+    def __init__(
+        self,
+        policy: RetryPolicy,
+        *,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        rng: Callable[[], float] = random.random,
+    ) -> None:
+        self._policy = policy
+        self._sleep = sleep
+        self._rng = rng
+
+    async def _with_retries(self, attempt: Callable[[], Awaitable[Answer]]) -> Outcome:
+        """``attempt`` until it succeeds, is refused for good, or the retry policy gives up (with backoff)."""
+        return await send_with_retries(attempt, self._policy, sleep=self._sleep, rng=self._rng)
 
     @abstractmethod
     async def prepare(self, rows: Sequence[UsageRow], lookup: StripeLookup, now: datetime) -> Batch:

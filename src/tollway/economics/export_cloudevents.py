@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from tollway.economics.export_backoff import Answer, RetryPolicy, send_with_retries
+from tollway.economics.export_backoff import Answer, RetryPolicy
 from tollway.economics.export_base import Exporter, StripeLookup
 from tollway.economics.export_mapping import Batch, Outcome, UsageRow, cloud_events
 from tollway.economics.export_settings import CloudEventsSettings
@@ -46,10 +46,8 @@ class CloudEventsExporter(Exporter):
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         rng: Callable[[], float] = random.random,
     ) -> None:
+        super().__init__(policy, sleep=sleep, rng=rng)
         self.settings = settings
-        self._policy = policy
-        self._sleep = sleep
-        self._rng = rng
         self._session: aiohttp.ClientSession | None = None
 
     async def prepare(self, rows: Sequence[UsageRow], lookup: StripeLookup, now: datetime) -> Batch:
@@ -61,7 +59,7 @@ class CloudEventsExporter(Exporter):
         if not events:
             return {}, None
         body = orjson.dumps(list(events.values()))
-        outcome = await send_with_retries(lambda: self._post(body), self._policy, sleep=self._sleep, rng=self._rng)
+        outcome = await self._with_retries(lambda: self._post(body))
         if outcome.kind == "halt":
             return {}, f"{self.settings.url} answered {outcome.status}: {outcome.detail}"
         return dict.fromkeys(events, outcome), None

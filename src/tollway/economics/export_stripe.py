@@ -20,7 +20,7 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from tollway.economics.export_backoff import Answer, RetryPolicy, send_with_retries
+from tollway.economics.export_backoff import Answer, RetryPolicy
 from tollway.economics.export_base import Exporter, StripeLookup
 from tollway.economics.export_mapping import Batch, MeterEvent, Outcome, UsageRow, meter_events
 from tollway.economics.export_settings import StripeExportSettings
@@ -49,10 +49,8 @@ class StripeExporter(Exporter):
     ) -> None:
         import stripe
 
+        super().__init__(policy, sleep=sleep, rng=rng)
         self.settings = settings
-        self._policy = policy
-        self._sleep = sleep
-        self._rng = rng
         self._http = stripe.AIOHTTPClient(timeout=_TIMEOUT_S)
         self._client = stripe.StripeClient(
             settings.api_key,
@@ -100,7 +98,7 @@ class StripeExporter(Exporter):
                 return _answer(error)
             return Answer(200)
 
-        return await send_with_retries(once, self._policy, sleep=self._sleep, rng=self._rng)
+        return await self._with_retries(once)
 
     async def aclose(self) -> None:
         """Close the HTTP session."""

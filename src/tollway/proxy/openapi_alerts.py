@@ -6,9 +6,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from tollway.proxy.openapi_parts import admin_operation, json_answer, json_body
+
 __all__ = ["alert_operation"]
 
-_ERROR = {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorEnvelope"}}}}
 _DECIMAL = {"anyOf": [{"type": "string", "pattern": r"^-?[0-9]{1,13}(\.[0-9]{1,12})?$"}, {"type": "number"}]}
 _ID = {"type": "string", "minLength": 1, "maxLength": 128}
 _KIND = {"enum": ["budget", "margin", "anomaly"]}
@@ -172,29 +173,6 @@ _NUMBER = {"type": "string", "pattern": "^[0-9]{1,9}$"}
 _PATH_ID = [{"name": "rule_id", "in": "path", "required": True, "schema": _ID}]
 
 
-def _json(schema: Any, description: str = "OK") -> dict[str, Any]:
-    return {"description": description, "content": {"application/json": {"schema": schema}}}
-
-
-def _operation(operation_id: str, summary: str, responses: dict[str, Any], **extra: Any) -> dict[str, Any]:
-    return {
-        "operationId": operation_id,
-        "summary": summary,
-        "tags": ["Economics"],
-        **extra,
-        "responses": {
-            **responses,
-            "401": {"description": "Missing or invalid key", **_ERROR},
-            "403": {"description": "Not an admin key", **_ERROR},
-            "default": {"description": "Error (400 names the bad field; 404 unknown rule; 503 no database)", **_ERROR},
-        },
-    }
-
-
-def _body(schema: Any, *, required: bool = True) -> dict[str, Any]:
-    return {"required": required, "content": {"application/json": {"schema": schema}}}
-
-
 def _query(**schemas: Any) -> list[dict[str, Any]]:
     return [{"name": name, "in": "query", "required": False, "schema": schema} for name, schema in schemas.items()]
 
@@ -205,43 +183,48 @@ def alert_operation(path: str, method: str) -> dict[str, Any] | None:
         ("/alerts/rules", "POST"): lambda: _operation(
             "post_alert_rule",
             "Create an alert rule (budget thresholds, customer margin or spend anomaly)",
-            {"201": _json(_RULE_WITH_SECRETS, "Created")},
-            requestBody=_body(_CREATE),
+            {"201": json_answer(_RULE_WITH_SECRETS, "Created")},
+            requestBody=json_body(_CREATE),
         ),
         ("/alerts/rules", "GET"): lambda: _operation(
             "list_alert_rules",
             "List alert rules, newest first (secrets redacted)",
-            {"200": _json(_RULE_PAGE)},
+            {"200": json_answer(_RULE_PAGE)},
             parameters=_query(kind=_KIND, enabled={"enum": ["true", "false"]}, page=_NUMBER, page_size=_NUMBER),
         ),
         ("/alerts/rules/{rule_id}", "GET"): lambda: _operation(
-            "get_alert_rule", "One alert rule (secrets redacted)", {"200": _json(_RULE)}, parameters=_PATH_ID
+            "get_alert_rule", "One alert rule (secrets redacted)", {"200": json_answer(_RULE)}, parameters=_PATH_ID
         ),
         ("/alerts/rules/{rule_id}", "PATCH"): lambda: _operation(
             "patch_alert_rule",
             "Change an alert rule (channels, when given, replace them all; the kind cannot change)",
-            {"200": _json(_RULE_WITH_SECRETS)},
+            {"200": json_answer(_RULE_WITH_SECRETS)},
             parameters=_PATH_ID,
-            requestBody=_body(_PATCH),
+            requestBody=json_body(_PATCH),
         ),
         ("/alerts/rules/{rule_id}", "DELETE"): lambda: _operation(
             "delete_alert_rule",
             "Delete an alert rule (its history stays)",
-            {"200": _json({"type": "object", "required": ["deleted"], "properties": {"deleted": _RULE}})},
+            {"200": json_answer({"type": "object", "required": ["deleted"], "properties": {"deleted": _RULE}})},
             parameters=_PATH_ID,
         ),
         ("/alerts/rules/{rule_id}/test", "POST"): lambda: _operation(
             "test_alert_rule",
             "Send a test alert to the rule's channels now (200 with the outcome, delivered or failed)",
-            {"200": _json(_EVENT)},
+            {"200": json_answer(_EVENT)},
             parameters=_PATH_ID,
         ),
         ("/alerts/history", "GET"): lambda: _operation(
             "get_alert_history",
             "Alerts raised, newest first, with every channel's delivery status, attempts and last error",
-            {"200": _json(_HISTORY)},
+            {"200": json_answer(_HISTORY)},
             parameters=_query(rule_id={"type": "string"}, status=_STATUS, limit=_NUMBER, offset=_NUMBER),
         ),
     }
     build = operations.get((path, method))
     return None if build is None else build()
+
+
+def _operation(operation_id: str, summary: str, responses: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    errors = "Error (400 names the bad field; 404 unknown rule; 503 no database)"
+    return admin_operation(operation_id, summary, responses, errors=errors, **extra)

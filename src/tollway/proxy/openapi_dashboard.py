@@ -8,6 +8,8 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from tollway.proxy.openapi_parts import ERROR, json_answer
+
 __all__ = ["SESSION_SCHEME", "dashboard_operation"]
 
 SESSION_SCHEME = {
@@ -17,8 +19,6 @@ SESSION_SCHEME = {
     "description": "The dashboard's session (POST /ui/login); unsafe methods also need the x-csrf-token header.",
 }
 
-_ERROR_SCHEMA = {"$ref": "#/components/schemas/ErrorEnvelope"}
-_ERROR = {"content": {"application/json": {"schema": _ERROR_SCHEMA}}}
 _HTML = {"content": {"text/html": {"schema": {"type": "string"}}}}
 _PUBLIC: list[dict[str, list[str]]] = []
 _COOKIE: list[dict[str, list[str]]] = [{"session": []}]
@@ -165,13 +165,9 @@ def _operation(
         "summary": summary,
         "tags": [tag],
         "security": security,
-        "responses": {**responses, "default": {"description": "Error", **_ERROR}},
+        "responses": {**responses, "default": {"description": "Error", **ERROR}},
         **extra,
     }
-
-
-def _json(schema: dict[str, Any], description: str = "OK") -> dict[str, Any]:
-    return {"description": description, "content": {"application/json": {"schema": schema}}}
 
 
 _SSO_FAILURES = (
@@ -190,7 +186,7 @@ _UI_OPERATIONS: dict[str, dict[str, Any]] = {
     "/ui/login": _operation(
         "post_ui_login",
         "Sign in to the dashboard with the master key or an admin key (sets the session cookie)",
-        {"200": _json(_SESSION), "401": {"description": "Wrong key, or not an admin key", **_ERROR}},
+        {"200": json_answer(_SESSION), "401": {"description": "Wrong key, or not an admin key", **ERROR}},
         security=_PUBLIC,
         requestBody={"required": True, "content": {"application/json": {"schema": _LOGIN_BODY}}},
     ),
@@ -199,21 +195,21 @@ _UI_OPERATIONS: dict[str, dict[str, Any]] = {
         "Sign out: the session is revoked and its cookie cleared (needs x-csrf-token)",
         {
             "204": {"description": "Signed out"},
-            "401": {"description": "No valid session", **_ERROR},
-            "403": {"description": "Missing or wrong x-csrf-token", **_ERROR},
+            "401": {"description": "No valid session", **ERROR},
+            "403": {"description": "Missing or wrong x-csrf-token", **ERROR},
         },
         security=_COOKIE,
     ),
     "/ui/session": _operation(
         "get_ui_session",
         "The session the cookie names (with its CSRF token)",
-        {"200": _json(_SESSION), "401": {"description": "No valid session", **_ERROR}},
+        {"200": json_answer(_SESSION), "401": {"description": "No valid session", **ERROR}},
         security=_COOKIE,
     ),
     "/ui/config": _operation(
         "get_ui_config",
         "What the sign-in page offers (public, no data)",
-        {"200": _json({"type": "object", "required": ["sso"], "properties": {"sso": {"type": "boolean"}}})},
+        {"200": json_answer({"type": "object", "required": ["sso"], "properties": {"sso": {"type": "boolean"}}})},
         security=_PUBLIC,
     ),
     "/ui/sso/login": _operation(
@@ -238,7 +234,7 @@ _UI_OPERATIONS: dict[str, dict[str, Any]] = {
     "/ui": _operation(
         "get_ui",
         "The dashboard page",
-        {"200": {"description": "The page", **_HTML}, "404": {"description": "Not installed", **_ERROR}},
+        {"200": {"description": "The page", **_HTML}, "404": {"description": "Not installed", **ERROR}},
         security=_PUBLIC,
     ),
     "/ui/{path}": _operation(
@@ -247,7 +243,7 @@ _UI_OPERATIONS: dict[str, dict[str, Any]] = {
         {
             "200": {"description": "The file", "content": {kind: {"schema": {}} for kind in _ASSET_TYPES}},
             "304": {"description": "Not modified (ETag)"},
-            "404": {"description": "No such file", **_ERROR},
+            "404": {"description": "No such file", **ERROR},
         },
         security=_PUBLIC,
         parameters=[{"name": "path", "in": "path", "required": True, "schema": {"type": "string"}}],
@@ -264,10 +260,10 @@ def dashboard_operation(path: str, method: str) -> dict[str, Any] | None:
             "get_global_spend_summary",
             "The overview of a period: totals, spend per day, top keys, teams, customers and models",
             {
-                "200": _json(_SUMMARY),
-                "400": {"description": "A bad parameter (named in error.param)", **_ERROR},
-                "401": {"description": "Missing or invalid key or session", **_ERROR},
-                "403": {"description": "Not an admin", **_ERROR},
+                "200": json_answer(_SUMMARY),
+                "400": {"description": "A bad parameter (named in error.param)", **ERROR},
+                "401": {"description": "Missing or invalid key or session", **ERROR},
+                "403": {"description": "Not an admin", **ERROR},
             },
             security=_KEY_OR_COOKIE,
             tag="Economics",
@@ -278,8 +274,8 @@ def dashboard_operation(path: str, method: str) -> dict[str, Any] | None:
             "get_" + path.strip("/").replace("/", "_"),
             "Every deployment: provider, cooldown, catalog facts (credentials left out)",
             {
-                "200": _json(_MODEL_INFO),
-                "401": {"description": "Missing or invalid key or session", **_ERROR},
+                "200": json_answer(_MODEL_INFO),
+                "401": {"description": "Missing or invalid key or session", **ERROR},
             },
             security=_KEY_OR_COOKIE,
             tag="Models",

@@ -6,9 +6,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from tollway.proxy.openapi_parts import ERROR
+
 __all__ = ["margin_operation"]
 
-_ERROR = {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorEnvelope"}}}}
 _DATE = {"type": "string", "format": "date", "description": "YYYY-MM-DD", "examples": ["2025-06-01"]}
 _MONEY = {"type": ["string", "null"], "description": "a decimal string", "examples": ["12.5"]}
 _COUNT = {"type": "integer", "minimum": 0}
@@ -87,9 +88,9 @@ def margin_operation(path: str, method: str) -> dict[str, Any] | None:
                     "text/csv": {"schema": {"type": "string"}},
                 },
             },
-            "400": {"description": "A bad parameter (named in error.param)", **_ERROR},
-            "401": {"description": "Missing or invalid key", **_ERROR},
-            "403": {"description": "Not an admin key", **_ERROR},
-            "default": {"description": "Error", **_ERROR},
+            "400": {"description": "A bad parameter (named in error.param)", **ERROR},
+            "401": {"description": "Missing or invalid key", **ERROR},
+            "403": {"description": "Not an admin key", **ERROR},
+            "default": {"description": "Error", **ERROR},
         },
     }

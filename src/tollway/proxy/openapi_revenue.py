@@ -7,9 +7,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from tollway.proxy.openapi_parts import admin_operation, json_answer, json_body
+
 __all__ = ["revenue_operation"]
 
-_ERROR = {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorEnvelope"}}}}
 _DATE = {"type": "string", "format": "date", "description": "YYYY-MM-DD", "examples": ["2025-06-01"]}
 _AMOUNT = {
     "type": "string",
@@ -79,43 +80,28 @@ _QUERY = {
 }
 
 
-def _json(schema: Any, description: str = "OK") -> dict[str, Any]:
-    return {"description": description, "content": {"application/json": {"schema": schema}}}
-
-
-def _operation(operation_id: str, summary: str, responses: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "operationId": operation_id,
-        "summary": summary,
-        "tags": ["Economics"],
-        "responses": {
-            **responses,
-            "401": {"description": "Missing or invalid key", **_ERROR},
-            "403": {"description": "Not an admin key", **_ERROR},
-            "default": {"description": "Error", **_ERROR},
-        },
-    }
-
-
 def revenue_operation(path: str, method: str) -> dict[str, Any] | None:
     """The OpenAPI operation of a revenue route, or None for any other route."""
     if path == "/revenue" and method == "POST":
-        operation = _operation(
+        operation = admin_operation(
             "post_revenue",
             "Record a customer's payment or refund (idempotent by source and external_id)",
-            {"201": _json(_RECORD, "Recorded"), "200": _json(_RECORD, "Already recorded: the stored record")},
+            {
+                "201": json_answer(_RECORD, "Recorded"),
+                "200": json_answer(_RECORD, "Already recorded: the stored record"),
+            },
         )
-        operation["requestBody"] = {"required": True, "content": {"application/json": {"schema": _REQUEST}}}
+        operation["requestBody"] = json_body(_REQUEST)
         return operation
     if path == "/revenue" and method == "GET":
-        operation = _operation("get_revenue", "List revenue records, newest first", {"200": _json(_PAGE)})
+        operation = admin_operation("get_revenue", "List revenue records, newest first", {"200": json_answer(_PAGE)})
         operation["parameters"] = [
             {"name": name, "in": "query", "required": False, "schema": schema} for name, schema in _QUERY.items()
         ]
         return operation
     if path == "/revenue/{revenue_id}" and method == "DELETE":
         answer = {"type": "object", "required": ["deleted"], "properties": {"deleted": _RECORD}}
-        operation = _operation("delete_revenue", "Delete a revenue record (audited)", {"200": _json(answer)})
+        operation = admin_operation("delete_revenue", "Delete a revenue record (audited)", {"200": json_answer(answer)})
         operation["parameters"] = [{"name": "revenue_id", "in": "path", "required": True, "schema": _ID}]
         return operation
     return None

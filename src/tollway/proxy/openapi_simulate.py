@@ -6,9 +6,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from tollway.proxy.openapi_parts import ERROR
+
 __all__ = ["simulate_operation"]
 
-_ERROR = {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorEnvelope"}}}}
 _DATE = {"type": "string", "format": "date", "description": "YYYY-MM-DD", "examples": ["2025-06-01"]}
 _MONEY = {"type": "string", "description": "a decimal string", "examples": ["12.5"]}
 _PCT = {"type": ["string", "null"], "description": "two places; null when the base is 0", "examples": ["37.50"]}
@@ -142,10 +143,10 @@ def simulate_operation(path: str, method: str) -> dict[str, Any] | None:
         "requestBody": {"required": True, "content": {"application/json": {"schema": _REQUEST}}},
         "responses": {
             "200": {"description": "OK", "content": {"application/json": {"schema": _REPORT}}},
-            "400": {"description": "A bad field, an unknown model or a target without prices (error.param)", **_ERROR},
-            "401": {"description": "Missing or invalid key", **_ERROR},
-            "403": {"description": "Not an admin key", **_ERROR},
-            "503": {"description": "The gateway runs without a database", **_ERROR},
-            "default": {"description": "Error", **_ERROR},
+            "400": {"description": "A bad field, an unknown model or a target without prices (error.param)", **ERROR},
+            "401": {"description": "Missing or invalid key", **ERROR},
+            "403": {"description": "Not an admin key", **ERROR},
+            "503": {"description": "The gateway runs without a database", **ERROR},
+            "default": {"description": "Error", **ERROR},
         },
     }
