@@ -24,7 +24,7 @@ from tollway.loop_thread import LoopThread
 from tollway.messages import validate_chat_request
 from tollway.retry import RetryPolicy
 from tollway.streaming import AsyncCompletionStream, CompletionStream, StreamEnd
-from tollway.transport import Timeouts, Transport, TransportResponse
+from tollway.transport import Timeouts, Transport, TransportResponse, default_transport
 from tollway.types import ChatCompletion, EmbeddingResponse, RerankResponse, ResponseMeta
 from tollway.usage import TokenUsage
 
@@ -38,7 +38,7 @@ class Client:
 
     ``environ`` replaces ``os.environ`` as the source of provider keys and base URLs (for tests and for
     embedding tollway in a process whose environment is not its configuration). ``transport_factory`` replaces
-    the pooled aiohttp transport (one is created per event loop).
+    the pooled default transport (``tollway.transport.default_transport``; one is created per event loop).
     """
 
     def __init__(
@@ -56,12 +56,14 @@ class Client:
             drop_params=drop_params,
             environ=os.environ if environ is None else environ,
         )
-        self._transport_factory = transport_factory or _default_transport
+        self._transport_factory = transport_factory or default_transport(self._settings.environ)
         self._transports: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _PoolEntry] = weakref.WeakKeyDictionary()
         self._resolvers: dict[str, CredentialResolver] = {}
         self._endpoints: EndpointCache = {}
         # Timeouts of a non-streamed call without the read timeout (see ``_fetch``), per Timeouts value.
         self._whole_timeouts: dict[Timeouts, Timeouts] = {}
+        # ... and of a stream, without the total (see ``_open_ended``).
+        self._stream_timeouts: dict[Timeouts, Timeouts] = {}
         self._mock: Transport | None = None
         self._thread = LoopThread()
 
@@ -188,15 +190,22 @@ class Client:
 
     async def _fetch(self, call: Call, http: HttpRequest) -> HttpResponse:
         """A whole successful answer, within the call's total timeout."""
+        transport = await self._transport(call)
+        if getattr(transport, "enforces_total", False):
+            # The transport bounds the whole exchange itself (a timer in Rust for pyreqwest): no asyncio timer.
+            return await self._whole_answer(call, http, self._whole(call.timeouts))
         try:
             async with asyncio.timeout(call.timeouts.total):
-                response = await self._send(call, http, self._whole(call.timeouts))
-                try:
-                    body = await response.read()
-                finally:
-                    await response.aclose()
+                return await self._whole_answer(call, http, self._whole(call.timeouts))
         except TimeoutError:
             raise _timeout(call) from None
+
+    async def _whole_answer(self, call: Call, http: HttpRequest, timeouts: Timeouts) -> HttpResponse:
+        response = await self._send(call, http, timeouts)
+        try:
+            body = await response.read()
+        finally:
+            await response.aclose()
         return HttpResponse(response.status, response.headers, body)
 
     def _whole(self, timeouts: Timeouts) -> Timeouts:
@@ -211,6 +220,18 @@ class Client:
                 self._whole_timeouts.clear()
             self._whole_timeouts[timeouts] = whole
         return whole
+
+    def _open_ended(self, timeouts: Timeouts) -> Timeouts:
+        """The timeouts to open a stream with: no total for the transport (``_stream_once`` bounds the wait for the
+        first chunk itself; after it a long generation runs as long as chunks keep arriving)."""
+        if timeouts.total is None:
+            return timeouts
+        open_ended = self._stream_timeouts.get(timeouts)
+        if open_ended is None:
+            if len(self._stream_timeouts) >= 64:
+                self._stream_timeouts.clear()
+            open_ended = self._stream_timeouts[timeouts] = dataclasses.replace(timeouts, total=None)
+        return open_ended
 
     def _meta(
         self, call: Call, attempts: int, headers: dict[str, str], usage: Mapping[str, Any] | None = None
@@ -266,7 +287,7 @@ class Client:
         try:
             # The total timeout covers the wait for the first chunk; after it only the read timeout applies.
             async with asyncio.timeout(call.timeouts.total):
-                response = await self._send(call, http)
+                response = await self._send(call, http, self._open_ended(call.timeouts))
                 stream = AsyncCompletionStream(
                     response,
                     decoder,
@@ -307,12 +328,6 @@ def _timeout(call: Call) -> Timeout:
         provider=call.endpoint.provider,
         model=call.endpoint.model,
     )
-
-
-def _default_transport() -> Transport:
-    from tollway.transport.aiohttp import AiohttpTransport
-
-    return AiohttpTransport()
 
 
 class _PoolEntry:

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from tollway.proxy.gateway_config import GatewayConfig
+from tollway.transport import http_client
 
 __all__ = [
     "DEFAULT_BODY_TIMEOUT",
@@ -80,6 +81,10 @@ class GatewaySettings:
                 f"the master key is too short ({len(key)} characters; at least {MIN_MASTER_KEY_LENGTH} required): "
                 "generate one with: python -c \"import secrets; print('sk-' + secrets.token_urlsafe(32))\""
             )
+        try:
+            http_client(env)  # a typo here would otherwise fail every model call, not the start
+        except ValueError as error:
+            raise StartupError(str(error)) from None
         return cls(
             master_key=key,
             dev=dev,

@@ -1,19 +1,25 @@
 """The transport seam: send one ``HttpRequest``, get status, headers and a byte stream back.
 
-A transport has one method, ``send``. The aiohttp one is the default; tests and the mock provider plug in their
-own. Transports raise only ``APIConnectionError`` / ``Timeout`` (the client maps statuses through the adapter).
+A transport has one method, ``send``. Two ship, behind one contract (tests/integration/test_transport_contract.py):
+pyreqwest's (``tollway.transport.reqwest``, the default: half of aiohttp's CPU per call) and aiohttp's
+(``tollway.transport.aiohttp``, used where pyreqwest has no wheel, or chosen with ``TOLLWAY_HTTP_CLIENT=aiohttp``).
+Tests and the mock provider plug in their own. Transports raise only ``APIConnectionError`` / ``Timeout`` (the
+client maps statuses through the adapter).
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
 from tollway.errors import BadRequestError
 from tollway.http import HttpRequest
 
-__all__ = ["Timeouts", "Transport", "TransportResponse"]
+__all__ = ["HTTP_CLIENT_ENV", "Timeouts", "Transport", "TransportResponse", "default_transport", "http_client"]
+
+# Environment variable choosing the upstream HTTP client: "reqwest" (default when installed) or "aiohttp".
+HTTP_CLIENT_ENV = "TOLLWAY_HTTP_CLIENT"
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,7 +69,12 @@ class TransportResponse(Protocol):
 
 
 class Transport(Protocol):
-    """Sends requests. Implementations are bound to the event loop they are first used in."""
+    """Sends requests. Implementations are bound to the event loop they are first used in.
+
+    ``timeouts.total``: a transport whose class sets ``enforces_total = True`` bounds ``send`` plus reading the body
+    by it (raising ``Timeout``); others ignore it, and the client times the exchange itself. The client passes no
+    total when it opens a stream.
+    """
 
     async def send(self, request: HttpRequest, timeouts: Timeouts) -> TransportResponse:
         """Send ``request`` and return once the status and headers have arrived."""
@@ -72,3 +83,25 @@ class Transport(Protocol):
     async def aclose(self) -> None:
         """Close pooled connections."""
         ...
+
+
+def http_client(environ: Mapping[str, str]) -> str:
+    """The HTTP client ``environ`` asks for; ValueError for an unknown name (``tollway serve`` checks at start)."""
+    choice = (environ.get(HTTP_CLIENT_ENV) or "reqwest").strip().lower()
+    if choice not in ("reqwest", "aiohttp"):
+        raise ValueError(f"{HTTP_CLIENT_ENV} must be 'reqwest' or 'aiohttp', not {choice!r}")
+    return choice
+
+
+def default_transport(environ: Mapping[str, str]) -> Callable[[], Transport]:
+    """The transport class ``environ[TOLLWAY_HTTP_CLIENT]`` names: pyreqwest's unless "aiohttp", or unless pyreqwest
+    cannot be used from here (not installed, or first needed on a thread other than the main one: see
+    ``tollway.transport.reqwest.available``). Decided when a client is built, in the caller's thread."""
+    if http_client(environ) == "reqwest":
+        from tollway.transport.reqwest import ReqwestTransport, available
+
+        if available():
+            return ReqwestTransport
+    from tollway.transport.aiohttp import AiohttpTransport
+
+    return AiohttpTransport

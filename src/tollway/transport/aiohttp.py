@@ -123,8 +123,10 @@ class AiohttpTransport:
             url = self._urls[request.url] = yarl.URL(request.url, encoded=True)
         try:
             # The headers go as they are: aiohttp copies them into its own multidict, so no copy here.
+            # allow_redirects=False: a 3xx is the upstream's answer; following it would let an upstream send the
+            # call, and its credentials, to a host the configuration never named.
             response = await session.request(
-                request.method, url, data=request.body, headers=request.headers, timeout=timeout
+                request.method, url, data=request.body, headers=request.headers, timeout=timeout, allow_redirects=False
             )
         except (TimeoutError, aiohttp.ClientError) as exc:
             raise _connection_error(exc, request) from exc

@@ -1,0 +1,192 @@
+"""The fast transport: pyreqwest (Python bindings of Rust's ``reqwest``/``hyper``), pooled per timeout setting.
+
+Measured on this project's machine (bench/RESULTS.md, "The HTTP client"): one pooled POST of a chat completion to a
+loopback upstream costs about half the CPU of aiohttp's client (≈ 30 vs 61 µs at 16 concurrent requests), and the
+upstream client is most of what a pass-through gateway spends (../shared/PERF.md). HTTP parsing, pooling, TLS and
+decompression run in Rust; this module only maps tollway's ``HttpRequest``/``Timeouts`` onto it and its errors onto
+``APIConnectionError``/``Timeout``.
+
+Behaviour kept identical to the aiohttp transport (both pass tests/integration/test_transport_contract.py): no proxy
+from the environment, no cookie store, bodies decompressed, redirects not followed (an upstream cannot send a
+request, or its credentials, elsewhere), a response closed before its body ended drops its connection instead of
+returning it to the pool. reqwest sets connect and read timeouts per client, not per request, so there is one client
+per distinct (connect, read) pair; a gateway uses one or two.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from tollway._version import __version__
+from tollway.errors import APIConnectionError, Timeout
+from tollway.http import HttpRequest
+from tollway.transport import Timeouts
+
+if TYPE_CHECKING:
+    from pyreqwest.client import Client
+    from pyreqwest.request import StreamRequest
+    from pyreqwest.response import Response
+
+__all__ = ["ReqwestTransport", "available"]
+
+# Clients (each with its pool) kept per transport: one per distinct (connect, read) timeout pair.
+_MAX_CLIENTS = 8
+# In-flight requests per client; bounded so a stuck upstream cannot take every file descriptor (as aiohttp's pool).
+_MAX_CONNECTIONS = 1024
+_USER_AGENT = f"tollway/{__version__}"
+
+
+def available() -> bool:
+    """Whether pyreqwest can be used: installed, and imported (now or before) on the main thread.
+
+    pyreqwest 0.15 imported on a thread that later ends crashes the process (SIGSEGV) the next time a client is
+    built: the SDK's sync API runs its event loop on such a thread, and ends it on ``Client.close()``
+    (tests/integration/test_transport_contract.py::test_clients_on_loops_that_come_and_go). So it is imported only
+    from the main thread, which lives as long as the process; a client first built elsewhere uses aiohttp.
+    """
+    if "pyreqwest.client" not in sys.modules and threading.current_thread() is not threading.main_thread():
+        return False
+    try:
+        import pyreqwest.client
+        import pyreqwest.exceptions  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _host(request: HttpRequest) -> str:
+    return request.url.split("/")[2] if "://" in request.url else request.url
+
+
+def _causes(exc: BaseException) -> list[str]:
+    """reqwest's chain of causes, outermost first (pyreqwest puts it in ``details``)."""
+    details = getattr(exc, "details", None)
+    causes = details.get("causes") if isinstance(details, dict) else None
+    return [str(cause.get("message", "")) for cause in causes or () if isinstance(cause, dict)]
+
+
+def _connection_error(exc: BaseException, request: HttpRequest, *, body: bool) -> APIConnectionError:
+    """The typed error for a failure of pyreqwest (the same messages as the aiohttp transport's)."""
+    from pyreqwest import exceptions as errors
+
+    host = _host(request)
+    if isinstance(exc, errors.RequestTimeoutError | TimeoutError):
+        return Timeout(f"no answer from {host} in time ({type(exc).__name__})")
+    causes = _causes(exc)
+    reason = causes[-1] if causes else str(exc)
+    # hyper's client error kinds: "Connect" (no connection was made), "SendRequest" (it closed before answering).
+    if "client error (Connect)" in causes:
+        return APIConnectionError(f"cannot connect to {host}: {reason}")
+    if body:
+        return APIConnectionError(f"{host} closed the connection before the answer was complete: {reason}")
+    if isinstance(exc, errors.RequestError):
+        return APIConnectionError(f"{host} closed the connection without answering ({reason})")
+    return APIConnectionError(f"connection to {host} failed: {type(exc).__name__}: {reason}")
+
+
+class _Response:
+    __slots__ = ("_request", "_response", "_sent", "headers", "status")
+
+    def __init__(self, sent: StreamRequest, response: Response, request: HttpRequest) -> None:
+        self._sent = sent
+        self._response = response
+        self._request = request
+        self.status = response.status
+        # hyper gives header names in lower case; the last value of a repeated name wins, as in lower_headers.
+        self.headers = dict(response.headers.items())
+
+    async def read(self) -> bytes:
+        from pyreqwest.exceptions import PyreqwestError
+
+        try:
+            return bytes(await self._response.bytes())
+        except (PyreqwestError, TimeoutError) as exc:
+            raise _connection_error(exc, self._request, body=True) from exc
+
+    async def iter_bytes(self) -> AsyncIterator[bytes]:
+        from pyreqwest.exceptions import PyreqwestError
+
+        reader = self._response.body_reader
+        try:
+            while (chunk := await reader.read_chunk()) is not None:
+                yield bytes(chunk)
+        except (PyreqwestError, TimeoutError) as exc:
+            raise _connection_error(exc, self._request, body=True) from exc
+
+    async def aclose(self) -> None:
+        # Leaving the request's context drops the response: a body read to its end leaves the connection in the
+        # pool; an unfinished one (a cancelled stream) closes it, so the upstream stops generating tokens.
+        await self._sent.__aexit__(None, None, None)
+
+
+class ReqwestTransport:
+    """Sends requests through pyreqwest clients created on first use in the running loop."""
+
+    # reqwest times a request's total (to the end of its body) in Rust, cheaper than an asyncio timer around it.
+    enforces_total = True
+
+    def __init__(self) -> None:
+        self._clients: dict[tuple[float | None, float | None], Client] = {}
+        self._totals: dict[float, timedelta] = {}
+
+    def _client(self, timeouts: Timeouts) -> Client:
+        key = (timeouts.connect, timeouts.read)
+        client = self._clients.get(key)
+        if client is None:
+            if len(self._clients) >= _MAX_CLIENTS:
+                # Callers varying timeouts per call: drop the oldest client (its in-flight requests finish).
+                self._clients.pop(next(iter(self._clients)))
+            client = self._clients[key] = _build(timeouts)
+        return client
+
+    async def send(self, request: HttpRequest, timeouts: Timeouts) -> _Response:
+        """Send ``request``; return when status and headers are in. Failures raise ``APIConnectionError``."""
+        from pyreqwest.exceptions import PyreqwestError
+
+        builder = self._client(timeouts).request(request.method, request.url).headers(request.headers)
+        if request.body is not None:
+            builder = builder.body_bytes(request.body)
+        if timeouts.total is not None:
+            total = self._totals.get(timeouts.total)
+            if total is None:
+                if len(self._totals) >= _MAX_CLIENTS:
+                    self._totals.clear()
+                total = self._totals[timeouts.total] = timedelta(seconds=timeouts.total)
+            builder = builder.timeout(total)
+        # A buffer limit of 0: the response is returned as soon as its headers are in (the default, 64 KiB, would
+        # hold a stream back until that much of it had arrived); the body is then read in whatever pieces arrive.
+        sent = builder.streamed_read_buffer_limit(0).build_streamed()
+        try:
+            response = await sent.__aenter__()
+        except (PyreqwestError, TimeoutError) as exc:
+            raise _connection_error(exc, request, body=False) from exc
+        return _Response(sent, response, request)
+
+    async def aclose(self) -> None:
+        """Close every client and its pooled connections."""
+        clients, self._clients = list(self._clients.values()), {}
+        for client in clients:
+            await client.close()
+
+
+def _build(timeouts: Timeouts) -> Client:
+    from pyreqwest.client import ClientBuilder
+
+    builder: Any = (
+        ClientBuilder()
+        .no_proxy()
+        .follow_redirects(False)
+        .default_cookie_store(False)
+        .user_agent(_USER_AGENT)
+        .max_connections(_MAX_CONNECTIONS)
+    )
+    if timeouts.connect is not None:
+        builder = builder.connect_timeout(timedelta(seconds=timeouts.connect))
+    if timeouts.read is not None:
+        builder = builder.read_timeout(timedelta(seconds=timeouts.read))
+    client: Client = builder.build()
+    return client
