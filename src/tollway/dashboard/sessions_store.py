@@ -3,6 +3,9 @@
 Rows are keyed by the SHA-256 of the session id (``tollway.dashboard.session.session_hash``); the id itself lives only
 in the browser's HttpOnly cookie. Every gateway instance reads the same table, so a sign-out on one instance ends the
 session on all of them at once.
+
+SQLAlchemy and ``storage.schema`` are imported by the methods, not at import: the app imports this module even when
+it runs without a database, and those two are ~16 MB of a worker's memory.
 """
 
 from __future__ import annotations
@@ -10,8 +13,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
-
-from tollway.storage.schema import ui_sessions
 
 if TYPE_CHECKING:
     from tollway.storage.database import Database
@@ -83,12 +84,16 @@ class SessionStore:
         """Insert a new session."""
         from sqlalchemy import insert
 
+        from tollway.storage.schema import ui_sessions
+
         async with self._database.write() as connection:
             await connection.execute(insert(ui_sessions).values(**record.row()))
 
     async def get(self, id_hash: str) -> SessionRecord | None:
         """The session with this id hash (live or not), or None."""
         from sqlalchemy import select
+
+        from tollway.storage.schema import ui_sessions
 
         async with self._database.read() as connection:
             query = select(ui_sessions).where(ui_sessions.c.id_hash == id_hash)
@@ -98,6 +103,8 @@ class SessionStore:
     async def revoke(self, id_hash: str, now: datetime) -> bool:
         """Mark a live session revoked; whether there was one."""
         from sqlalchemy import update
+
+        from tollway.storage.schema import ui_sessions
 
         statement = (
             update(ui_sessions)
@@ -111,6 +118,8 @@ class SessionStore:
     async def prune(self, now: datetime) -> int:
         """Delete every session that expired before ``now`` (revoked or not); how many went."""
         from sqlalchemy import delete
+
+        from tollway.storage.schema import ui_sessions
 
         async with self._database.write() as connection:
             result = await connection.execute(delete(ui_sessions).where(ui_sessions.c.expires_at < now))

@@ -22,7 +22,6 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from sqlalchemy.exc import InterfaceError, OperationalError
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
@@ -42,8 +41,8 @@ from tollway.dashboard.sessions_store import SessionRecord, SessionStore
 from tollway.errors import AuthenticationError, PermissionDeniedError, ServiceUnavailableError
 from tollway.governance.keys import hash_key
 from tollway.proxy.auth import MASTER, Authenticator, Caller, presented_key
+from tollway.proxy.management import database_errors
 from tollway.proxy.responses import Endpoint, RequestIds, error_response
-from tollway.storage.database import DatabaseUnavailableError
 
 if TYPE_CHECKING:
     from tollway.governance.service import Governance
@@ -53,7 +52,6 @@ __all__ = ["SessionAuth", "csrf_checked", "csrf_checked_routes"]
 logger = logging.getLogger("tollway.dashboard")
 
 _NAME_LENGTH = 128  # ui_sessions.name and audit_log.actor
-_DATABASE_ERRORS = (OperationalError, InterfaceError, DatabaseUnavailableError, OSError)
 
 
 def _utcnow() -> datetime:
@@ -117,7 +115,7 @@ class SessionAuth:
             return record, await self._caller(governance, record)
         except (AuthenticationError, PermissionDeniedError):
             raise _invalid() from None
-        except _DATABASE_ERRORS as error:
+        except database_errors() as error:
             raise _unavailable(error) from None
 
     async def _caller(self, governance: Governance, record: SessionRecord) -> Caller:
@@ -185,7 +183,7 @@ class SessionAuth:
             await governance.stores.audit.append(
                 record.name, "ui.login", "ui_session", record.id_hash[:16], after=_audited(record)
             )
-        except _DATABASE_ERRORS as error:
+        except database_errors() as error:
             raise _unavailable(error) from None
         return session_id, record
 
@@ -196,7 +194,7 @@ class SessionAuth:
         try:
             await SessionStore(governance.stores.database).revoke(record.id_hash, self._clock())
             await governance.stores.audit.append(record.name, "ui.logout", "ui_session", record.id_hash[:16])
-        except _DATABASE_ERRORS as error:
+        except database_errors() as error:
             raise _unavailable(error) from None
         return record
 

@@ -19,15 +19,11 @@ shown redacted).
 from __future__ import annotations
 
 import asyncio
-import smtplib
-import ssl
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from email.message import EmailMessage
-from email.utils import format_datetime, make_msgid
 from types import MappingProxyType
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlsplit
 
 import orjson
@@ -36,6 +32,9 @@ from tollway._version import __version__
 from tollway.economics.alerts import Channel, SmtpServer, redact_url
 from tollway.economics.alerts_format import email_parts, slack_payload, webhook_body
 from tollway.economics.alerts_signing import SIGNATURE_HEADER, signature_header
+
+if TYPE_CHECKING:
+    from email.message import EmailMessage
 
 __all__ = ["Attempt", "DeliverySettings", "Message", "Sender", "deliver", "send_once"]
 
@@ -148,6 +147,11 @@ async def send_slack(channel: Channel, message: Message, settings: DeliverySetti
 
 
 def _email(channel: Channel, server: SmtpServer, message: Message) -> EmailMessage:
+    # The email modules and smtplib are imported by the email path only: every gateway worker imports this module
+    # (alerting runs in each), few ever send an email.
+    from email.message import EmailMessage
+    from email.utils import format_datetime, make_msgid
+
     subject, text = email_parts(message.event_id, message.payload)
     email = EmailMessage()
     email["Subject"] = subject
@@ -162,6 +166,9 @@ def _email(channel: Channel, server: SmtpServer, message: Message) -> EmailMessa
 
 def _smtp_send(server: SmtpServer, email: EmailMessage, to: tuple[str, ...], timeout: float) -> None:
     """Blocking: connect, secure, log in, send (run in a worker thread)."""
+    import smtplib
+    import ssl
+
     context = ssl.create_default_context()
     client = (
         smtplib.SMTP_SSL(server.host, server.port, timeout=timeout, context=context)
@@ -178,6 +185,8 @@ def _smtp_send(server: SmtpServer, email: EmailMessage, to: tuple[str, ...], tim
 
 async def send_email(channel: Channel, message: Message, settings: DeliverySettings) -> Attempt:
     """One SMTP transaction to every address of the channel."""
+    import smtplib
+
     server = channel.smtp or settings.smtp
     if server is None:
         return Attempt(False, False, None, "no SMTP server: set the channel's smtp or general_settings.alerts_smtp")
@@ -192,6 +201,8 @@ async def send_email(channel: Channel, message: Message, settings: DeliverySetti
 def _smtp_failure(error: Exception, seconds: float) -> Attempt:
     """A failed SMTP attempt: 4xx replies, timeouts and lost connections are worth retrying; 5xx replies and a
     message the email package refuses (``ValueError``) are not."""
+    import smtplib
+
     if isinstance(error, smtplib.SMTPRecipientsRefused):
         codes = [code for code, _ in error.recipients.values()]
         return Attempt(False, all(400 <= code < 500 for code in codes), None, _clean(f"recipients refused: {codes}"))

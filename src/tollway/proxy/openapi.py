@@ -21,14 +21,6 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from tollway.proxy.openapi_alerts import alert_operation
-from tollway.proxy.openapi_dashboard import SESSION_SCHEME, dashboard_operation
-from tollway.proxy.openapi_management import MANAGEMENT_SCHEMAS, management_operation
-from tollway.proxy.openapi_margin import margin_operation
-from tollway.proxy.openapi_revenue import revenue_operation
-from tollway.proxy.openapi_schemas import SCHEMAS, ref
-from tollway.proxy.openapi_simulate import simulate_operation
-
 __all__ = ["OpenAPIRoutes", "openapi_document", "openapi_path", "render_docs"]
 
 _ERROR = {"$ref": "#/components/schemas/ErrorEnvelope"}
@@ -106,8 +98,20 @@ def _describe(path: str) -> _Operation:
     return known or _Operation(f"{path}", "Other")
 
 
-def _operation(path: str, method: str, public: bool) -> dict[str, Any]:
-    managed = (
+def _managed(path: str, method: str) -> dict[str, Any] | None:
+    """The operation of an admin route (management, economics, dashboard), or None for any other route.
+
+    The ``openapi_*`` builders and schemas are imported here, when the document is first asked for, rather than
+    with the app: most workers never serve ``/openapi.json`` and would carry them (~0.3 MB) for nothing.
+    """
+    from tollway.proxy.openapi_alerts import alert_operation
+    from tollway.proxy.openapi_dashboard import dashboard_operation
+    from tollway.proxy.openapi_management import management_operation
+    from tollway.proxy.openapi_margin import margin_operation
+    from tollway.proxy.openapi_revenue import revenue_operation
+    from tollway.proxy.openapi_simulate import simulate_operation
+
+    return (
         management_operation(path, method)
         or revenue_operation(path, method)
         or margin_operation(path, method)
@@ -115,6 +119,12 @@ def _operation(path: str, method: str, public: bool) -> dict[str, Any]:
         or alert_operation(path, method)
         or dashboard_operation(path, method)
     )
+
+
+def _operation(path: str, method: str, public: bool) -> dict[str, Any]:
+    from tollway.proxy.openapi_schemas import ref
+
+    managed = _managed(path, method)
     if managed is not None:
         return managed
     about = _describe(path)
@@ -164,6 +174,10 @@ def openapi_document(
     routes: Iterable[BaseRoute], *, public: Collection[str] = (), version: str = "0"
 ) -> dict[str, Any]:
     """The OpenAPI 3.1 document of ``routes``; paths in ``public`` need no key (every other one the bearer key)."""
+    from tollway.proxy.openapi_dashboard import SESSION_SCHEME
+    from tollway.proxy.openapi_management import MANAGEMENT_SCHEMAS
+    from tollway.proxy.openapi_schemas import SCHEMAS
+
     paths: dict[str, dict[str, Any]] = {}
     for route in routes:
         if not isinstance(route, Route):
