@@ -21,7 +21,8 @@ writing a batch and deleting its file, counts every row once.
 Segments are ``<spool_dir>/spend-<pid>-<seq>.jsonl``, each held under ``flock(LOCK_EX)`` by the process writing it,
 so N workers can share one spool directory: a writer replays (at start, and every ``rescan_interval`` seconds) every
 segment it can lock, i.e. those of processes that are gone. A segment is created under a temporary name, locked,
-then renamed, so nobody can lock a live segment in the instant between its creation and its owner's lock. A torn
+then renamed, so nobody can lock a live segment in the instant between its creation and its owner's lock (an
+unlocked temporary file is removed only once it is a minute old: until then it may be a live writer's). A torn
 last line (the process was killed in the middle of a write) is skipped with a warning.
 
 ``record`` must be called on the event loop the writer runs on (the gateway's), like every other asyncio object.
@@ -50,6 +51,7 @@ logger = logging.getLogger("tollway.spend")
 _PREFIX = "spend-"
 _SUFFIX = ".jsonl"
 _OPEN_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND | os.O_CLOEXEC
+_TEMPORARY_GRACE = 60.0  # seconds: an unlocked temporary segment younger than this may still be its owner's
 
 
 class SpendSink(Protocol):
@@ -462,7 +464,15 @@ def _adopt(path: Path) -> _Segment | None:
 
 def _remove_if_unlocked(path: Path) -> None:
     # A segment's temporary name lives only between its creation and its rename; an unlocked one was left by a
-    # process that died in that instant, before writing anything.
+    # process that died in that instant, before writing anything. A young one may be a live writer's between its
+    # creation and its lock (two workers starting together): removing it made that writer's rename fail and its row
+    # go to memory only, so only a file older than any such instant is taken for a dead process's.
+    try:
+        age = time.time() - path.stat().st_mtime
+    except FileNotFoundError:
+        return
+    if age < _TEMPORARY_GRACE:
+        return
     segment = _adopt(path)
     if segment is not None:
         with contextlib.suppress(FileNotFoundError):

@@ -37,6 +37,7 @@ __all__ = [
     "Increments",
     "add_measures",
     "check_event",
+    "counter_totals",
     "log_values",
     "store_money",
     "unique",
@@ -110,6 +111,7 @@ def _plainly_storable(event: SpendEvent) -> bool:
         and 0 <= event.status < _STATUS_LIMIT
         and math.isfinite(event.latency_ms)
         and (ttft is None or math.isfinite(ttft))
+        and type(event.tags) is list
         and all(type(tag) is str for tag in event.tags)
         and all(
             0 < len(scope) <= _SCOPE_LENGTH and 0 < len(period) <= _PERIOD_LENGTH
@@ -131,8 +133,9 @@ def _problems(event: SpendEvent) -> Iterator[str]:
         yield f"status {event.status!r} is not an HTTP status"
     if not math.isfinite(event.latency_ms) or (event.ttft_ms is not None and not math.isfinite(event.ttft_ms)):
         yield "latency_ms and ttft_ms must be finite"
-    if not all(isinstance(tag, str) for tag in event.tags):
-        yield "tags must be strings"
+    # A list (or tuple) of strings: stored as a JSON array, which the PostgreSQL rollups unnest.
+    if not isinstance(event.tags, list | tuple) or not all(isinstance(tag, str) for tag in event.tags):
+        yield "tags must be a list of strings"
     for scope, period in event.counter_scopes:
         if not 0 < len(scope) <= _SCOPE_LENGTH or not 0 < len(period) <= _PERIOD_LENGTH:
             yield f"counter scope {scope!r}/{period!r} is empty or too long"
@@ -283,6 +286,24 @@ class Increments:
             for key in dict.fromkeys(scopes):
                 spent[key] = spent.get(key, _ZERO) + total
         return spent
+
+
+def counter_totals(batch: Batch, spent: dict[CounterKey, Decimal] | None = None) -> dict[CounterKey, Decimal]:
+    """(scope, period) -> the spend ``batch``'s rows add to that budget counter: each row's cost (0 if unpriced)
+    once per distinct scope of the row, added to ``spent`` if given (a batch summed slice by slice). The same sums
+    as ``Increments.counters``, without its rollup work (the PostgreSQL store sums the rollups in SQL)."""
+    spent = {} if spent is None else spent
+    get = spent.get
+    for values, scopes in zip(batch.values, batch.scopes, strict=True):
+        if not scopes:
+            continue
+        cost = values[_COST]
+        if cost is None:
+            cost = _ZERO
+        # A scope listed twice on one row counts once (dict.fromkeys keeps the first of each, in order).
+        for key in scopes if len(scopes) == 1 else dict.fromkeys(scopes):
+            spent[key] = get(key, _ZERO) + cost
+    return spent
 
 
 @dataclass(slots=True)

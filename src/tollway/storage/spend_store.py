@@ -5,18 +5,11 @@ queries the management API and the budget counters read.
 count in the rollups and counters, all in one transaction. Replaying a batch (from the spool, after a crash or an
 outage) therefore changes nothing the second time.
 
-The rollup and counter increments of a batch are summed in Python (``spend_rollup``, exact Decimals; one
-implementation for both databases) from the rows actually inserted.
-
-PostgreSQL: the rows go in with one binary ``COPY`` straight into ``spend_logs`` inside a savepoint. If an id is
-already stored (a replay), the savepoint is rolled back and the rows go through a session-local staging table and
-``INSERT ... SELECT ... ON CONFLICT (id) DO NOTHING RETURNING id`` instead (the direct COPY is the common case and
-costs about half as much). The increments are copied into staging tables too and applied with one
-``INSERT ... SELECT ... ORDER BY <primary key> ON CONFLICT DO UPDATE SET x = x + excluded.x`` per table: the same
-lock order in every writer, so concurrent writers (N workers) cannot deadlock each other.
-SQLite: see ``spend_sqlite`` (fixed statements through the driver: ``executemany`` of the rows, the rollups and
-counters read-modified-written in Python, money being TEXT there, inside the ``BEGIN IMMEDIATE`` transaction that
-already holds the write lock).
+PostgreSQL: see ``spend_postgres`` (one binary ``COPY`` of the rows, a staging table for replays; the daily rollups
+summed in SQL from the rows the transaction inserted; the counters' increments summed in Python). SQLite: see
+``spend_sqlite`` (fixed statements through the driver: ``executemany`` of the rows, the rollups and counters summed
+by ``spend_rollup.Increments`` and read-modified-written in Python, money being TEXT there, inside the
+``BEGIN IMMEDIATE`` transaction that already holds the write lock).
 """
 
 from __future__ import annotations
@@ -28,58 +21,19 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from tollway.storage import spend_queries
+from tollway.storage.spend_postgres import write_postgres
 from tollway.storage.spend_queries import GroupBy, ReportRow
-from tollway.storage.spend_rollup import LOG_COLUMNS, MEASURES, Batch, Increments, check_event, log_values, unique
+from tollway.storage.spend_rollup import Batch, check_event, log_values, unique
 from tollway.storage.spend_sqlite import write_sqlite
 
 if TYPE_CHECKING:
-    from sqlalchemy.ext.asyncio import AsyncConnection
-
     from tollway.governance.spend_event import SpendEvent
     from tollway.storage.database import Database
 
 __all__ = ["GroupBy", "ReportRow", "SpendStore"]
 
-# A replay (some ids already stored) goes through this session-local staging table, emptied by every commit.
-_STAGE_LOGS_DDL = (
-    "CREATE TEMP TABLE IF NOT EXISTS tollway_stage_logs (LIKE spend_logs INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
-)
 _T = TypeVar("_T")
 _SLICE = 1000  # rows of Python work between two turns of the event loop
-_UNIQUE_VIOLATION = "23505"  # SQLSTATE of asyncpg's UniqueViolationError
-_COLUMN_LIST = ", ".join(LOG_COLUMNS)
-# Built from the schema's column names only (no outside input reaches these strings).
-_PG_INSERT_NEW_LOGS = (
-    f"INSERT INTO spend_logs ({_COLUMN_LIST}) SELECT {_COLUMN_LIST} FROM tollway_stage_logs "  # noqa: S608
-    "ON CONFLICT (id) DO NOTHING RETURNING id"
-)
-_DAILY_COLUMNS = ("day", "entity_kind", "entity_id", "model_group", *MEASURES)
-_COUNTER_COLUMNS = ("scope", "period", "spent", "updated_at")
-# Increments go through session-local staging tables too (binary COPY is far cheaper to encode than array
-# parameters), emptied by every commit.
-_STAGE_DAILY_DDL = "CREATE TEMP TABLE IF NOT EXISTS tollway_stage_daily (LIKE spend_daily) ON COMMIT DELETE ROWS"
-_STAGE_COUNTERS_DDL = (
-    "CREATE TEMP TABLE IF NOT EXISTS tollway_stage_counters (LIKE spend_counters) ON COMMIT DELETE ROWS"
-)
-_ADD_MEASURES = ", ".join(f"{name} = d.{name} + excluded.{name}" for name in MEASURES)
-# ORDER BY: every writer locks rollup rows in one order, so concurrent writers (N workers) cannot deadlock.
-# Byte order ("C") because it is the cheapest to sort by; any fixed order would do.
-_PG_UPSERT_DAILY = (
-    f"INSERT INTO spend_daily AS d ({', '.join(_DAILY_COLUMNS)}) "  # noqa: S608
-    f"SELECT {', '.join(_DAILY_COLUMNS)} FROM tollway_stage_daily "
-    'ORDER BY day, entity_kind COLLATE "C", entity_id COLLATE "C", model_group COLLATE "C" '
-    f"ON CONFLICT (day, entity_kind, entity_id, model_group) DO UPDATE SET {_ADD_MEASURES}"
-)
-_PG_UPSERT_COUNTERS = (
-    "INSERT INTO spend_counters AS c (scope, period, spent, updated_at) "
-    "SELECT scope, period, spent, updated_at FROM tollway_stage_counters "
-    'ORDER BY scope COLLATE "C", period COLLATE "C" '
-    "ON CONFLICT (scope, period) DO UPDATE SET spent = c.spent + excluded.spent, updated_at = excluded.updated_at"
-)
-
-
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 class SpendStore:
@@ -119,7 +73,7 @@ class SpendStore:
         async with self.database.write() as connection:
             if self.database.is_sqlite:
                 return await write_sqlite(connection, batch)
-            return await _write_postgres(connection, batch)
+            return await write_postgres(connection, batch)
 
     async def logs(
         self,
@@ -191,52 +145,6 @@ class SpendStore:
             deleted += count
             if count < batch:
                 return deleted
-
-
-async def _write_postgres(connection: AsyncConnection, batch: Batch) -> int:
-    # Through SQLAlchemy first, so that its transaction is open on the driver connection; COPY and the rest then
-    # use asyncpg directly, inside it.
-    await connection.exec_driver_sql(_STAGE_DAILY_DDL)
-    raw = await connection.get_raw_connection()
-    driver: Any = raw.driver_connection
-    try:
-        # The usual case, no id stored yet: COPY straight into the table, the fastest way in. The savepoint keeps
-        # the transaction usable if some id is there already (a replay), which the staging path below sorts out.
-        async with driver.transaction():
-            await driver.copy_records_to_table("spend_logs", records=_copy_records(batch), columns=LOG_COLUMNS)
-    except Exception as error:
-        if getattr(error, "sqlstate", None) != _UNIQUE_VIOLATION:
-            raise
-        await driver.execute(_STAGE_LOGS_DDL)
-        await driver.copy_records_to_table("tollway_stage_logs", records=_copy_records(batch), columns=LOG_COLUMNS)
-        batch = batch.only(row["id"] for row in await driver.fetch(_PG_INSERT_NEW_LOGS))
-        if not batch.values:
-            return 0
-    increments = await _increments(batch)
-    daily = [(*key, *measures) for key, measures in increments.daily().items()]
-    await driver.copy_records_to_table("tollway_stage_daily", records=daily, columns=_DAILY_COLUMNS)
-    await driver.execute(_PG_UPSERT_DAILY)
-    now = _utcnow()
-    counters = [(scope, period, spent, now) for (scope, period), spent in increments.counters().items()]
-    if counters:
-        await driver.execute(_STAGE_COUNTERS_DDL)
-        await driver.copy_records_to_table("tollway_stage_counters", records=counters, columns=_COUNTER_COLUMNS)
-        await driver.execute(_PG_UPSERT_COUNTERS)
-    return len(batch.values)
-
-
-async def _copy_records(batch: Batch) -> AsyncIterator[tuple[Any, ...]]:
-    """The COPY rows of ``batch``, encoded slice by slice (asyncpg takes an async iterable)."""
-    async for part in _yielding(batch.slices(_SLICE)):
-        for record in part.copy_records():
-            yield record
-
-
-async def _increments(batch: Batch) -> Increments:
-    increments = Increments()
-    async for part in _yielding(batch.slices(_SLICE)):
-        increments.add(part)
-    return increments
 
 
 async def _yielding(parts: Iterable[_T]) -> AsyncIterator[_T]:
