@@ -8,7 +8,7 @@ from typing import Any
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import Column, Integer, MetaData, inspect
+from sqlalchemy import Column, Integer, MetaData, inspect, text
 from sqlalchemy.engine import Connection
 
 from tollway.storage import schema
@@ -30,7 +30,7 @@ async def test_upgrade_creates_every_table_on_an_empty_database(database_url: st
     try:
         assert await current(database) is None
         await upgrade(database)
-        assert await current(database) == head() == "0005_ui_sessions"
+        assert await current(database) == head() == "0006_rollup_fillfactor"
         async with database.read() as connection:
             tables = await connection.run_sync(_tables)
     finally:
@@ -82,3 +82,16 @@ async def test_downgrade_to_base_and_upgrade_again(database: Database) -> None:
     assert await current(database) is None
     await upgrade(database)
     assert await current(database) == head()
+
+
+async def test_rollup_tables_leave_room_for_updates_on_postgresql(database: Database) -> None:
+    # 0006: half of each page of the rollup tables is kept free, so a batch's updates stay on their page.
+    if database.is_sqlite:
+        assert await current(database) == head()  # nothing to set on SQLite; the revision still applies
+        return
+    async with database.read() as connection:
+        rows = await connection.execute(
+            text("SELECT relname, reloptions FROM pg_class WHERE relname IN ('spend_daily', 'spend_counters')")
+        )
+        options = {name: list(values or []) for name, values in rows}
+    assert options == {"spend_daily": ["fillfactor=50"], "spend_counters": ["fillfactor=50"]}
