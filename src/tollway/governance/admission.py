@@ -20,7 +20,15 @@ from datetime import datetime
 from decimal import Decimal
 
 from tollway.errors import AuthenticationError, BadRequestError, PermissionDeniedError
-from tollway.governance.counters import BudgetClaim, Claim, ParallelClaim, RateClaim, usd_to_nano
+from tollway.governance.counters import (
+    BudgetClaim,
+    CheckedClaims,
+    Claim,
+    ParallelClaim,
+    RateClaim,
+    check_claims,
+    usd_to_nano,
+)
 from tollway.governance.durations import period_of
 from tollway.governance.records import CustomerRecord, Limits, Principal
 
@@ -95,7 +103,11 @@ def resolve_model(principal: Principal | None, requested: str) -> str:
     use it (empty model lists allow everything; entries may be wildcards such as ``openai/*``)."""
     if principal is None:
         return requested
-    group = principal.key.aliases.get(requested, requested)
+    key, user, team = principal.key, principal.user, principal.team
+    group = key.aliases.get(requested, requested) if key.aliases else requested
+    # The usual key may use every model: nothing to match (this runs on every request).
+    if not key.models and (user is None or not user.models) and (team is None or not team.models):
+        return group
     for owner, models in (
         ("API key", principal.key.models),
         ("user", principal.user.models if principal.user is not None else ()),
@@ -180,31 +192,35 @@ class ClaimPlan:
 
     ``budgeted``: whether any claim enforces a budget (else the estimate is not needed: it is 0). ``scopes``: the
     ``counter_scopes`` of the claims (shared by every request of the plan: read-only). ``valid_until``: the end of
-    the earliest budget period (epoch seconds; inf when none ends): a later request needs a new plan."""
+    the earliest budget period (epoch seconds; inf when none ends): a later request needs a new plan. ``rates``:
+    the rate claims, in order (what the ``x-ratelimit-*`` headers are made of)."""
 
-    claims: tuple[Claim, ...]
+    claims: CheckedClaims
     budgeted: bool
     scopes: list[tuple[str, str]]
     valid_until: float
+    rates: tuple[RateClaim, ...] = ()
 
     def with_estimate(self, estimate: Decimal) -> list[Claim]:
         """The claims of one request reserving ``estimate`` (USD) on every budget claim, as ``claims_for`` makes
         them."""
-        if not estimate:
-            return list(self.claims)
-        nano = usd_to_nano(estimate, round_up=True)
-        return [
-            BudgetClaim(c.scope, c.period, c.period_end, c.limit_nano, nano) if type(c) is BudgetClaim else c
-            for c in self.claims
-        ]
+        return list(self.reserving(usd_to_nano(estimate, round_up=True)))
+
+    def reserving(self, estimate_nano: int) -> CheckedClaims:
+        """The claims of one request reserving ``estimate_nano`` on every budget claim (checked already: the
+        counters take them as they are)."""
+        if not estimate_nano:
+            return self.claims
+        return CheckedClaims(c.reserving(estimate_nano) if type(c) is BudgetClaim else c for c in self.claims)
 
 
 def plan_claims(subjects: Sequence[Subject], model_group: str, now: float) -> ClaimPlan:
     """The ``ClaimPlan`` of ``subjects`` calling ``model_group`` at ``now``."""
-    claims = tuple(claims_for(subjects, model_group, Decimal(0), now))
+    claims = CheckedClaims(check_claims(claims_for(subjects, model_group, Decimal(0), now)))
     budgeted = any(s.limits.max_budget is not None or model_group in s.limits.model_max_budget for s in subjects)
     ends = [c.period_end for c in claims if type(c) is BudgetClaim and c.period_end is not None]
-    return ClaimPlan(claims, budgeted, counter_scopes(claims), min(ends, default=math.inf))
+    rates = tuple(c for c in claims if type(c) is RateClaim)
+    return ClaimPlan(claims, budgeted, counter_scopes(claims), min(ends, default=math.inf), rates)
 
 
 def counter_scopes(claims: Iterable[Claim]) -> list[tuple[str, str]]:

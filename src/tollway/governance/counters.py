@@ -41,6 +41,7 @@ __all__ = [
     "DEFAULT_LEASE_SECONDS",
     "WINDOW_SECONDS",
     "BudgetClaim",
+    "CheckedClaims",
     "Claim",
     "Counter",
     "CounterUnavailable",
@@ -132,8 +133,30 @@ class BudgetClaim:
         _non_negative("limit_nano", self.limit_nano)
         _non_negative("estimate_nano", self.estimate_nano)
 
+    def reserving(self, estimate_nano: int) -> BudgetClaim:
+        """This claim reserving ``estimate_nano`` instead (what a planned claim becomes for each request), built
+        at half the cost of the constructor: the other fields were checked when this claim was made."""
+        _non_negative("estimate_nano", estimate_nano)
+        claim = _new(BudgetClaim)
+        _set(claim, "scope", self.scope)
+        _set(claim, "period", self.period)
+        _set(claim, "period_end", self.period_end)
+        _set(claim, "limit_nano", self.limit_nano)
+        _set(claim, "estimate_nano", estimate_nano)
+        return claim
+
+
+_new = object.__new__
+_set = object.__setattr__  # how a frozen dataclass's own __init__ sets its fields
 
 Claim: TypeAlias = RateClaim | ParallelClaim | BudgetClaim
+
+
+class CheckedClaims(tuple[Claim, ...]):
+    """Claims that passed ``check_claims`` (a claim plan's, checked once when it is made): the counters do not
+    check them again on every request. Build one only from claims ``check_claims`` accepted."""
+
+    __slots__ = ()
 
 
 class RateState(NamedTuple):
@@ -202,10 +225,14 @@ class Counter(Protocol):
 
 
 def usd_to_nano(amount: Decimal, round_up: bool) -> int:
-    """Dollars to integer nano-dollars: rounded up (reservations must never under-reserve) or half-up (costs)."""
-    if not amount.is_finite():
-        raise ValueError(f"cannot count {amount} dollars")
-    return int(amount.scaleb(_NANO_EXPONENT).to_integral_value(rounding=ROUND_CEILING if round_up else ROUND_HALF_UP))
+    """Dollars to integer nano-dollars: rounded up (reservations must never under-reserve) or half-up (costs).
+    ``ValueError`` for an infinite or NaN amount."""
+    # Runs twice per request. ``int()`` refuses infinities (OverflowError) and NaNs (ValueError; a signalling NaN
+    # fails earlier, InvalidOperation): catching that costs nothing, while ``is_finite()`` first cost 40% more.
+    try:
+        return int(amount.scaleb(_NANO_EXPONENT).to_integral_value(ROUND_CEILING if round_up else ROUND_HALF_UP))
+    except (ArithmeticError, ValueError):
+        raise ValueError(f"cannot count {amount} dollars") from None
 
 
 def nano_to_usd(nano: int) -> Decimal:
@@ -213,14 +240,19 @@ def nano_to_usd(nano: int) -> Decimal:
     return Decimal(nano).scaleb(-_NANO_EXPONENT)
 
 
-def check_claims(claims: Sequence[Claim]) -> None:
-    """Reject two claims of one kind on one scope (and period): each would see the state before the other's change,
-    so together they could overshoot. Merge them into one claim instead."""
+def check_claims(claims: Sequence[Claim]) -> tuple[Claim, ...]:
+    """``claims`` as a tuple; ``ValueError`` for two claims of one kind on one scope (and period): each would see
+    the state before the other's change, so together they could overshoot (merge them into one claim instead).
+    ``CheckedClaims`` come back as they are, unchecked again."""
+    if type(claims) is CheckedClaims:
+        return claims
+    claims = tuple(claims)
     if len(claims) < 2:
-        return
+        return claims
     seen = {(c.scope, c.period) if type(c) is BudgetClaim else (type(c), c.scope) for c in claims}
     if len(seen) != len(claims):
         raise ValueError(f"two claims of one kind on one scope in {list(claims)!r}; merge them into one")
+    return claims
 
 
 async def read_spent(loader: Loader, scope: str, period: str) -> int:

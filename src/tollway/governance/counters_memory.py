@@ -177,8 +177,7 @@ class MemoryCounter:
 
     async def admit(self, claims: Sequence[Claim], *, ticket_id: str | None = None) -> Ticket | Refused:
         """Check every claim, then apply them all or none (see ``tollway.governance.counters``)."""
-        claims = tuple(claims)
-        check_claims(claims)
+        claims = check_claims(claims)
         ticket = ticket_id or new_ticket_id()
         while True:
             with self._lock:

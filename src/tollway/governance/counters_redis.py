@@ -403,8 +403,7 @@ class RedisCounter:
 
     async def admit(self, claims: Sequence[Claim], *, ticket_id: str | None = None) -> Ticket | Refused:
         """Check every claim, then apply them all or none, in one script run by Redis."""
-        claims = tuple(claims)
-        check_claims(claims)
+        claims = check_claims(claims)
         ticket = ticket_id or new_ticket_id()
         for _ in range(_LOAD_ATTEMPTS):
             now = self._clock()

@@ -32,7 +32,6 @@ from tollway.errors import (
 from tollway.governance.admission import UNLIMITED_NANO, ClaimPlan, check_access, plan_claims, subjects_of
 from tollway.governance.counters import (
     BudgetClaim,
-    Claim,
     Counter,
     CounterUnavailable,
     RateClaim,
@@ -146,7 +145,10 @@ class Governance:
             raise ServiceUnavailableError(f"cannot check the API key: {exc}", code="key_store_unavailable") from None
         if principal is None:
             raise AuthenticationError("invalid API key", code="invalid_api_key")
-        check_access(principal, datetime.now(UTC))
+        key, user, team = principal.key, principal.user, principal.team
+        # The usual key (no expiry, nothing blocked) passes without reading the clock (this runs on every request).
+        if key.expires is not None or key.blocked or (user and user.blocked) or (team and team.blocked):
+            check_access(principal, datetime.now(UTC))
         return principal
 
     async def admit(
@@ -158,16 +160,15 @@ class Governance:
     ) -> Admission:
         """Check the customer and every limit of the request at once; raise the refusal (403 blocked customer,
         429 rate limited, 400 budget exceeded). ``estimate`` is called only when a budget applies."""
-        customer = await self._customer(customer_id)
-        if customer is not None and customer.blocked:
-            raise PermissionDeniedError("this customer is blocked", param="user", code="customer_blocked")
-        admission = Admission(principal, customer_id, model_group)
-        if principal is None and customer_id is None:
-            return admission
-        now = self._clock()
-        plan = self._plan(principal, customer_id, customer, model_group, now)
-        claims = plan.with_estimate(estimate() if plan.budgeted else Decimal(0))
-        admission.scopes = plan.scopes
+        customer = None
+        if customer_id is not None:
+            customer = await self._customer(customer_id)
+            if customer is not None and customer.blocked:
+                raise PermissionDeniedError("this customer is blocked", param="user", code="customer_blocked")
+        elif principal is None:
+            return Admission(principal, customer_id, model_group)
+        plan = self._plan(principal, customer_id, customer, model_group, self._clock())
+        claims = plan.reserving(usd_to_nano(estimate(), round_up=True)) if plan.budgeted else plan.claims
         try:
             result = await self.counter.admit(claims)
         except CounterUnavailable as exc:
@@ -176,12 +177,11 @@ class Governance:
                     "limits cannot be checked (the counter store is unreachable)", code="limits_unavailable"
                 ) from None
             logger.warning("counters unreachable, admitting without limits (fail-open): %s", exc)
-            return admission
+            return Admission(principal, customer_id, model_group, None, plan.scopes)
         if isinstance(result, Refused):
             raise _refusal(result, principal)
-        admission.ticket = result
-        admission.headers = _rate_headers(result, claims)
-        return admission
+        # Every field given: the dataclass's default factories would make a list and a dict per request for nothing.
+        return Admission(principal, customer_id, model_group, result, plan.scopes, _rate_headers(result, plan.rates))
 
     def _plan(
         self,
@@ -272,15 +272,16 @@ class Governance:
             await asyncio.sleep(3600)
 
 
-def _rate_headers(ticket: Ticket, claims: Sequence[Claim]) -> dict[str, str]:
+def _rate_headers(ticket: Ticket, rates: Sequence[RateClaim]) -> dict[str, str]:
     """OpenAI's ``x-ratelimit-*`` headers for the tightest rate claim of the request (LiteLLM sends the same)."""
     headers: dict[str, str] = {}
+    if not rates:
+        return headers
     best_requests: tuple[int, int] | None = None
     best_tokens: tuple[int, int] | None = None
-    for claim in claims:
-        if not isinstance(claim, RateClaim):
-            continue
-        state = ticket.remaining.get(claim.scope)
+    remaining = ticket.remaining
+    for claim in rates:
+        state = remaining.get(claim.scope)
         if state is None:
             continue
         if claim.rpm is not None:

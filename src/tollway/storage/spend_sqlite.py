@@ -99,9 +99,9 @@ def sqlite_records(batch: Batch) -> list[list[Any]]:
     them as 0/1, like SQLAlchemy)."""
     records = []
     dumps = orjson.dumps
-    for values in batch.values:
+    for values, moment in zip(batch.values, _times([values[_TS] for values in batch.values]), strict=True):
         record = values.copy()
-        record[_TS] = values[_TS].isoformat(" ", "microseconds")[:26]  # log_values made it UTC
+        record[_TS] = moment
         cost = values[_COST]
         if cost is not None:
             record[_COST] = format(cost, "f")
@@ -111,6 +111,23 @@ def sqlite_records(batch: Batch) -> list[list[Any]]:
         record[_METADATA] = dumps(metadata).decode() if metadata else _EMPTY_OBJECT
         records.append(record)
     return records
+
+
+def _times(moments: list[datetime]) -> list[str]:
+    """``sqlite_time`` of each of ``moments`` (UTC datetimes, as ``log_values`` makes them), from one orjson call
+    (a fifth of the cost of ``isoformat`` per row): ``["YYYY-MM-DDTHH:MM:SS.ffffffZ",...]`` becomes the strings."""
+    if not moments:
+        return []
+    text = orjson.dumps(moments, option=orjson.OPT_UTC_Z).decode()
+    # Only the separator between date and time is a "T" in such text.
+    times = text[2:-3].replace("T", " ").split('Z","')
+    if len(text) == 30 * len(moments) + 1:
+        return times
+    # orjson leaves out a zero fraction of a second (SQLAlchemy's format always has one) and writes another offset
+    # than UTC's as it is: whatever does not have the usual shape is made the slow way.
+    if len(times) != len(moments):
+        return [sqlite_time(moment) for moment in moments]
+    return [time if len(time) == 26 else sqlite_time(moment) for time, moment in zip(times, moments, strict=True)]
 
 
 def statements(rows: Sequence[Sequence[Any]], columns: int, pad: Sequence[Any] | None = None) -> list[list[Any]]:
