@@ -374,3 +374,28 @@ def test_pyreqwest_is_not_first_imported_off_the_main_thread() -> None:
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=False)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip() == "['AiohttpTransport', False, 'ReqwestTransport']"
+
+
+async def test_cookies_an_upstream_sets_are_not_sent_back(serve, make_transport) -> None:  # type: ignore[no-untyped-def]
+    # Every caller's requests share one pool: a cookie from one answer must not travel with the next request.
+    heads: list[bytes] = []
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                heads.append((await read_request(reader)).lower())
+                writer.write(b"HTTP/1.1 200 OK\r\nset-cookie: session=abc; Path=/\r\ncontent-length: 2\r\n\r\n{}")
+                await writer.drain()
+        except asyncio.IncompleteReadError:
+            writer.close()
+
+    transport = make_transport()
+    # A host name: aiohttp's default jar never stores cookies of a bare IP address, so only this shows a jar.
+    url = (await serve(handler)).replace("127.0.0.1", "localhost")
+    for _ in range(2):
+        response = await transport.send(post(url), Timeouts())
+        await response.read()
+        await response.aclose()
+    assert len(heads) == 2
+    assert b"cookie" not in heads[1]
+    await transport.aclose()

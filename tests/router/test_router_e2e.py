@@ -91,7 +91,10 @@ def test_weighted_shuffle_distribution_end_to_end(make_router: Any) -> None:
         [
             entry("chat", "mock/a", id="heavy", weight=3),
             entry("chat", "mock/b", id="light", weight=1),
-        ]
+        ],
+        # Seeded: unseeded, the share fell outside ±0.05 about once in a thousand runs (3.3 standard deviations),
+        # and did in CI once. A seeded generator still draws as an unseeded one does; broken weights give ~0.5.
+        rng=random.Random(20261127),
     )
     served = collections.Counter(router.completion("chat", MESSAGES).meta.deployment_id for _ in range(800))
     share = served["heavy"] / 800

@@ -28,7 +28,15 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from tollway.storage.spend_rollup import ENTITY_ID_LENGTH, LOG_COLUMNS, MEASURES, Batch, CounterKey, counter_totals
+from tollway.storage.spend_rollup import (
+    ENTITY_COLUMNS,
+    ENTITY_ID_LENGTH,
+    LOG_COLUMNS,
+    MEASURES,
+    Batch,
+    CounterKey,
+    counter_totals,
+)
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncConnection
@@ -57,15 +65,9 @@ _PG_INSERT_NEW_LOGS = (
     "ON CONFLICT (id) DO NOTHING RETURNING id"
 )
 
-# (entity_kind, column) of the rollups every row counts in; "tag" rollups come from the tags, "all" from every row.
-_ENTITIES = (
-    ("key", "key_hash"),
-    ("user", "user_id"),
-    ("team", "team_id"),
-    ("customer", "customer_id"),
-    ("feature", "feature"),
-    ("model", "model_group"),
-)
+# (entity_kind, column) of the rollups every row counts in, as the SQLite path sums them; "tag" rollups come from
+# the tags, "all" from every row.
+_ENTITIES = ENTITY_COLUMNS
 # One aggregate per MEASURES entry, in that order: an unpriced row (cost NULL) adds 0 cost and 1 unpriced.
 _AGGREGATES = ", ".join(
     f"{aggregate} AS {name}"

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ALL_ENTITY",
+    "ENTITY_COLUMNS",
     "ENTITY_ID_LENGTH",
     "ENTITY_KINDS",
     "LOG_COLUMNS",
@@ -180,7 +181,7 @@ MEASURES = (
     "cost",
     "unpriced",
 )
-_ENTITY_COLUMNS = (
+ENTITY_COLUMNS = (
     ("key", "key_hash"),
     ("user", "user_id"),
     ("team", "team_id"),
@@ -188,8 +189,8 @@ _ENTITY_COLUMNS = (
     ("feature", "feature"),
     ("model", "model_group"),
 )
-_ENTITY_KINDS = tuple(kind for kind, _ in _ENTITY_COLUMNS)
-_GET_ENTITIES = itemgetter(*(LOG_COLUMNS.index(column) for _, column in _ENTITY_COLUMNS))
+_ENTITY_KINDS = tuple(kind for kind, _ in ENTITY_COLUMNS)
+_GET_ENTITIES = itemgetter(*(LOG_COLUMNS.index(column) for _, column in ENTITY_COLUMNS))
 _ID, _STATUS, _MODEL_GROUP = (LOG_COLUMNS.index(name) for name in ("id", "status", "model_group"))
 _TOKENS = tuple(LOG_COLUMNS.index(name) for name in _TOKEN_FIELDS)
 _ZERO = Decimal(0)

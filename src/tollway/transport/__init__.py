@@ -1,7 +1,7 @@
 """The transport seam: send one ``HttpRequest``, get status, headers and a byte stream back.
 
 A transport has one method, ``send``. Two ship, behind one contract (tests/integration/test_transport_contract.py):
-pyreqwest's (``tollway.transport.reqwest``, the default: half of aiohttp's CPU per call) and aiohttp's
+pyreqwest's (``tollway.transport.reqwest``, the default: a third less CPU per call than aiohttp's) and aiohttp's
 (``tollway.transport.aiohttp``, used where pyreqwest has no wheel, or chosen with ``TOLLWAY_HTTP_CLIENT=aiohttp``).
 Tests and the mock provider plug in their own. Transports raise only ``APIConnectionError`` / ``Timeout`` (the
 client maps statuses through the adapter).

@@ -95,6 +95,9 @@ class AiohttpTransport:
         connector = aiohttp.TCPConnector(limit=0, limit_per_host=_POOL_LIMIT_PER_HOST, ttl_dns_cache=300)
         self._session = aiohttp.ClientSession(
             connector=connector,
+            # No cookie store: a cookie one upstream answer sets must not ride along on the next caller's request
+            # (the calls of every tenant of the gateway share this session).
+            cookie_jar=aiohttp.DummyCookieJar(),
             timeout=aiohttp.ClientTimeout(total=None),
             auto_decompress=True,
             skip_auto_headers=("User-Agent",),

@@ -1,8 +1,9 @@
 """The fast transport: pyreqwest (Python bindings of Rust's ``reqwest``/``hyper``), pooled per timeout setting.
 
-Measured on this project's machine (bench/RESULTS.md, "The HTTP client"): one pooled POST of a chat completion to a
-loopback upstream costs about half the CPU of aiohttp's client (≈ 30 vs 61 µs at 16 concurrent requests), and the
-upstream client is most of what a pass-through gateway spends (../shared/PERF.md). HTTP parsing, pooling, TLS and
+Measured on this project's machine (``bench/http_clients.py``, bench/RESULTS.md): one pooled POST of a chat
+completion to a loopback upstream, answer read and parsed, costs about a third less CPU than with aiohttp's client
+(37 vs 56 µs with 16 calls in flight, 90 vs 97 µs one at a time), and the upstream client is most of what a
+pass-through gateway spends (../shared/PERF.md). HTTP parsing, pooling, TLS and
 decompression run in Rust; this module only maps tollway's ``HttpRequest``/``Timeouts`` onto it and its errors onto
 ``APIConnectionError``/``Timeout``.
 
