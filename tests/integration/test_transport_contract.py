@@ -3,8 +3,11 @@ streams release sockets, connections are pooled, nothing from the environment or
 
 import asyncio
 import gzip
+import os
 import socket
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
 
 import pytest
 
@@ -399,3 +402,114 @@ async def test_cookies_an_upstream_sets_are_not_sent_back(serve, make_transport)
     assert len(heads) == 2
     assert b"cookie" not in heads[1]
     await transport.aclose()
+
+
+TLS_CLIENT = """
+import asyncio
+from tollway.http import HttpRequest
+from tollway.transport import Timeouts
+from tollway.transport.{module} import {name}
+
+async def main():
+    transport = {name}()
+    request = HttpRequest("POST", "{url}", {{"content-type": "application/json"}}, b"{{}}")
+    response = await transport.send(request, Timeouts())
+    print(await response.read())
+    await response.aclose()
+    await transport.aclose()
+
+asyncio.run(main())
+"""
+
+
+@pytest.fixture(scope="module")
+def tls_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """A throwaway CA and a certificate for localhost it signed (PEM files)."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    now = datetime.datetime.now(datetime.UTC)
+    folder = tmp_path_factory.mktemp("tls")
+    ca_key, key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "tollway test CA")])
+
+    def certificate(subject: x509.Name, public_key: Any, serial: int) -> x509.CertificateBuilder:
+        return (
+            x509.CertificateBuilder()
+            .subject_name(subject)
+            .issuer_name(ca_name)
+            .public_key(public_key)
+            .serial_number(serial)
+            .not_valid_before(now - datetime.timedelta(days=1))
+            .not_valid_after(now + datetime.timedelta(days=1))
+        )
+
+    ca = (
+        certificate(ca_name, ca_key.public_key(), 1)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(ca_key, hashes.SHA256())
+    )
+    names = [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+    leaf = (
+        certificate(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")]), key.public_key(), 2)
+        .add_extension(x509.SubjectAlternativeName(names), critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )
+    files = {"ca": folder / "ca.pem", "cert": folder / "cert.pem", "key": folder / "key.pem"}
+    files["ca"].write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    files["cert"].write_bytes(leaf.public_bytes(serialization.Encoding.PEM))
+    pkcs8, plain = serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    files["key"].write_bytes(key.private_bytes(serialization.Encoding.PEM, pkcs8, plain))
+    return {name: str(path) for name, path in files.items()}
+
+
+async def test_tls_is_verified_and_ssl_cert_file_is_honoured(make_transport, tls_files, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    # An upstream whose certificate no trusted CA signed is refused; a CA named by SSL_CERT_FILE (how a company CA
+    # or a TLS-inspecting proxy's CA is usually given) is trusted, by both clients alike.
+    import ssl
+
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(tls_files["cert"], tls_files["key"])
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            await read_request(reader)
+            writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n{}")
+            await writer.drain()
+        except (ConnectionError, asyncio.IncompleteReadError, ssl.SSLError):
+            pass  # the client refused the certificate
+        writer.close()
+
+    server = await asyncio.start_server(handler, "127.0.0.1", 0, ssl=context)
+    # The address, not "localhost": a client trying ::1 first would fail on a refused connection, not on the cert.
+    url = f"https://127.0.0.1:{server.sockets[0].getsockname()[1]}/v1/chat/completions"
+    try:
+        monkeypatch.delenv("SSL_CERT_DIR", raising=False)
+        monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+        transport = make_transport()
+        refused = r"(?i)cannot connect to 127\.0\.0\.1.*(certificate|issuer)"
+        with pytest.raises(tollway.APIConnectionError, match=refused):
+            await transport.send(post(url), Timeouts())
+        await transport.aclose()
+        # The trusted half in a fresh interpreter: aiohttp reads the CA store once, when it is imported.
+        name = make_transport().__class__.__name__
+        script = TLS_CLIENT.format(module="aiohttp" if name == "AiohttpTransport" else "reqwest", name=name, url=url)
+        child = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-c",
+            script,
+            env={**os.environ, "SSL_CERT_FILE": tls_files["ca"]},
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        out, err = await asyncio.wait_for(child.communicate(), 30)
+        assert child.returncode == 0, err.decode()[-2000:]
+        assert out.decode().strip() == "b'{}'"
+    finally:
+        server.close()
+        await server.wait_closed()
