@@ -14,7 +14,7 @@ from starlette.routing import Route
 from tollway.proxy.app import create_app
 from tollway.proxy.gateway_config import GatewayConfig
 from tollway.proxy.openapi import openapi_path
-from tollway.proxy.serve import banner
+from tollway.proxy.serve import banner, upstream_client
 from tollway.proxy.settings import GatewaySettings
 
 KEY = "sk-test-master-key-0123456789"
@@ -99,6 +99,15 @@ async def test_docs_page_is_self_contained_html(http: httpx.AsyncClient) -> None
 def test_banner_prints_the_docs_url() -> None:
     text = banner("0.0.0.0", 4000, GatewaySettings(master_key=KEY))
     assert "docs: http://127.0.0.1:4000/docs" in text
+
+
+def test_banner_names_the_upstream_http_client(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("TOLLWAY_HTTP_CLIENT", raising=False)
+    assert upstream_client(GatewayConfig()).startswith("pyreqwest")
+    assert upstream_client(GatewayConfig(environment={"TOLLWAY_HTTP_CLIENT": "aiohttp"})) == "aiohttp"
+    text = banner("0.0.0.0", 4000, GatewaySettings(master_key=KEY), "aiohttp")
+    assert "upstream HTTP client: aiohttp" in text
+    assert "upstream HTTP client" not in banner("0.0.0.0", 4000, GatewaySettings(master_key=KEY))
 
 
 def test_banner_prints_the_dashboard_url_when_there_is_a_store() -> None:

@@ -14,6 +14,7 @@ from tollway.storage.database import (
     Database,
     DatabaseConfigError,
     DatabaseUnavailableError,
+    chosen_url,
     database_url,
     normalize_url,
 )
@@ -136,3 +137,11 @@ def test_import_tollway_loads_no_storage_module() -> None:
         "assert not loaded, loaded"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_a_command_uses_the_url_it_was_given_else_the_environment(tmp_path: Path) -> None:
+    assert chosen_url("postgres://u@db/t", {"DATABASE_URL": "sqlite:///other.db"}, tmp_path) == (
+        "postgresql+asyncpg://u@db/t"
+    )
+    assert chosen_url(None, {"DATABASE_URL": "sqlite:///other.db"}, tmp_path) == "sqlite+aiosqlite:///other.db"
+    assert chosen_url("", {}, tmp_path) == f"sqlite+aiosqlite:///{tmp_path.resolve() / 'tollway.db'}"

@@ -46,7 +46,7 @@ def _fail(message: str) -> int:
 def _setup(args: argparse.Namespace, environ: Mapping[str, str]) -> tuple[str, AlertSettings]:
     """The database URL and the alert settings; ValueError (or the config loader's error) saying what is wrong."""
     from tollway.economics.alerts_engine import AlertSettings
-    from tollway.storage.database import database_url, normalize_url
+    from tollway.storage.database import chosen_url
 
     settings: Mapping[str, Any] = {}
     url = args.database_url
@@ -56,8 +56,7 @@ def _setup(args: argparse.Namespace, environ: Mapping[str, str]) -> tuple[str, A
         config = load_config(args.config, environ)
         settings = config.settings
         url = url or config.database_url
-    resolved = normalize_url(url) if url else database_url(environ, os.getcwd())
-    return resolved, AlertSettings.from_config(settings)
+    return chosen_url(url, environ, os.getcwd()), AlertSettings.from_config(settings)
 
 
 def run_check(args: argparse.Namespace, environ: Mapping[str, str] | None = None) -> int:

@@ -78,12 +78,9 @@ def _settings(
 
 
 def _url(args: argparse.Namespace, environ: Mapping[str, str], configured: str | None = None) -> str:
-    from tollway.storage.database import database_url, normalize_url
+    from tollway.storage.database import chosen_url
 
-    chosen: str | None = args.database_url or configured
-    if chosen:
-        return normalize_url(chosen)
-    return database_url(environ, os.getcwd())
+    return chosen_url(args.database_url or configured, environ, os.getcwd())
 
 
 def run_export(args: argparse.Namespace, environ: Mapping[str, str] | None = None, loader: Loader | None = None) -> int:

@@ -43,11 +43,9 @@ def add_report_commands(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def _url(args: argparse.Namespace, environ: Mapping[str, str]) -> str:
-    from tollway.storage.database import database_url, normalize_url
+    from tollway.storage.database import chosen_url
 
-    if args.database_url:
-        return normalize_url(args.database_url)
-    return database_url(environ, os.getcwd())
+    return chosen_url(args.database_url, environ, os.getcwd())
 
 
 def _fail(message: str) -> int:
@@ -78,10 +76,10 @@ def _period(args: argparse.Namespace) -> tuple[date, date, str] | str:
 
 def run_margin(args: argparse.Namespace, environ: Mapping[str, str] | None = None) -> int:
     """Print the report; 0 on success, 1 with the reason otherwise."""
-    import orjson
     from sqlalchemy.exc import SQLAlchemyError
 
     from tollway.economics.margin_render import to_csv, to_table
+    from tollway.economics.report_output import write_report
     from tollway.errors import ConfigurationError
     from tollway.storage.database import Database, StoreError, error_reason
 
@@ -99,10 +97,7 @@ def run_margin(args: argparse.Namespace, environ: Mapping[str, str] | None = Non
         return _fail(str(error))
     except (SQLAlchemyError, OSError) as error:
         return _fail(error_reason(error))
-    if args.format == "json":
-        sys.stdout.write(orjson.dumps(report.to_api(), option=orjson.OPT_INDENT_2).decode() + "\n")
-    else:
-        sys.stdout.write(to_csv(report) if args.format == "csv" else to_table(report))
+    write_report(report, args.format, to_csv, to_table)
     return 0
 
 

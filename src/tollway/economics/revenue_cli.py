@@ -172,8 +172,6 @@ async def _write(database: Database, gather: Gather, action: str, note: str) -> 
 
 
 def _url(args: argparse.Namespace, environ: Mapping[str, str]) -> str:
-    from tollway.storage.database import database_url, normalize_url
+    from tollway.storage.database import chosen_url
 
-    if args.database_url:
-        return normalize_url(args.database_url)
-    return database_url(environ, os.getcwd())
+    return chosen_url(args.database_url, environ, os.getcwd())

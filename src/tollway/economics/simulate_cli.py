@@ -88,18 +88,16 @@ def _deployments(path: str | None, environ: Mapping[str, str]) -> Sequence[Deplo
 
 
 def _url(args: argparse.Namespace, environ: Mapping[str, str]) -> str:
-    from tollway.storage.database import database_url, normalize_url
+    from tollway.storage.database import chosen_url
 
-    if args.database_url:
-        return normalize_url(args.database_url)
-    return database_url(environ, os.getcwd())
+    return chosen_url(args.database_url, environ, os.getcwd())
 
 
 def run_simulate(args: argparse.Namespace, environ: Mapping[str, str] | None = None) -> int:
     """Print the simulation; 0 on success, 1 with the reason otherwise."""
-    import orjson
     from sqlalchemy.exc import SQLAlchemyError
 
+    from tollway.economics.report_output import write_report
     from tollway.economics.simulate_render import to_csv, to_table
     from tollway.economics.simulate_request import SimulationError, parse_request
     from tollway.errors import ConfigurationError
@@ -119,10 +117,7 @@ def run_simulate(args: argparse.Namespace, environ: Mapping[str, str] | None = N
         return _fail(str(error))
     except (SQLAlchemyError, OSError) as error:
         return _fail(error_reason(error))
-    if args.format == "json":
-        sys.stdout.write(orjson.dumps(report.to_api(), option=orjson.OPT_INDENT_2).decode() + "\n")
-    else:
-        sys.stdout.write(to_csv(report) if args.format == "csv" else to_table(report))
+    write_report(report, args.format, to_csv, to_table)
     return 0
 
 

@@ -28,7 +28,16 @@ from tollway.proxy.app import create_app
 from tollway.proxy.gateway_config import GatewayConfig
 from tollway.proxy.settings import GatewaySettings, StartupError
 
-__all__ = ["STATE_ENV", "banner", "load_state", "prepare_database", "serve", "worker_app", "write_state"]
+__all__ = [
+    "STATE_ENV",
+    "banner",
+    "load_state",
+    "prepare_database",
+    "serve",
+    "upstream_client",
+    "worker_app",
+    "write_state",
+]
 
 STATE_ENV = "TOLLWAY_GATEWAY_STATE"
 
@@ -43,7 +52,7 @@ def serve(
 
     settings = GatewaySettings.from_config(config, dev=dev)  # fail fast, before any worker starts
     prepare_database(config, dev=dev)
-    print(banner(host, port, settings), file=sys.stderr, flush=True)
+    print(banner(host, port, settings, upstream_client(config)), file=sys.stderr, flush=True)
     kind: Literal["httptools", "h11"] = "httptools" if importlib.util.find_spec("httptools") else "h11"
     options: dict[str, Any] = {
         "host": host,
@@ -123,8 +132,21 @@ def load_state(path: str) -> tuple[GatewayConfig, bool]:
     return GatewayConfig(**fields), bool(state.get("dev"))
 
 
-def banner(host: str, port: int, settings: GatewaySettings) -> str:
-    """What ``tollway serve`` prints on start: where it listens and how to call it (never the key itself)."""
+def upstream_client(config: GatewayConfig) -> str:
+    """The HTTP client the gateway's upstream calls go through, as the app will choose it (see
+    ``tollway.transport.default_transport``): the first thing to know when upstream calls misbehave."""
+    from tollway.transport import HTTP_CLIENT_ENV, default_transport
+    from tollway.transport.reqwest import ReqwestTransport
+
+    env = {**os.environ, **config.environment}  # as create_app resolves it
+    if default_transport(env) is ReqwestTransport:
+        return f"pyreqwest ({HTTP_CLIENT_ENV}=aiohttp switches to aiohttp)"
+    return "aiohttp"
+
+
+def banner(host: str, port: int, settings: GatewaySettings, client: str | None = None) -> str:
+    """What ``tollway serve`` prints on start: where it listens and how to call it (never the key itself), and
+    ``client``, the upstream HTTP client, when given."""
     shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host  # noqa: S104  # display only
     url = f"http://{shown}:{port}"
     key = "$TOLLWAY_MASTER_KEY" if settings.auth_enabled else "anything"
@@ -132,6 +154,8 @@ def banner(host: str, port: int, settings: GatewaySettings) -> str:
     if settings.database_url is not None:
         lines.append(f"store: {_safe_url(settings.database_url)}  (keys, teams, customers, spend)")
         lines.append(f"dashboard: {url}/ui  (sign in with the master key)")
+    if client is not None:
+        lines.append(f"upstream HTTP client: {client}")
     if not settings.auth_enabled:
         lines.append("dev mode: authentication is OFF; do not expose this port")
     lines += [

@@ -81,6 +81,12 @@ def database_url(environ: Mapping[str, str], cwd: str | os.PathLike[str]) -> str
     return f"sqlite+aiosqlite:///{Path(cwd).resolve() / 'tollway.db'}"
 
 
+def chosen_url(given: str | None, environ: Mapping[str, str], cwd: str | os.PathLike[str]) -> str:
+    """The store a command works on: the URL it was given (``--database-url``, or a configuration's), normalised,
+    else ``database_url(environ, cwd)``."""
+    return normalize_url(given) if given else database_url(environ, cwd)
+
+
 def normalize_url(url: str) -> str:
     """Give a libpq-style or plain SQLite URL the async driver tollway uses.
 
