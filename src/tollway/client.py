@@ -60,10 +60,6 @@ class Client:
         self._transports: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _PoolEntry] = weakref.WeakKeyDictionary()
         self._resolvers: dict[str, CredentialResolver] = {}
         self._endpoints: EndpointCache = {}
-        # Timeouts of a non-streamed call without the read timeout (see ``_fetch``), per Timeouts value.
-        self._whole_timeouts: dict[Timeouts, Timeouts] = {}
-        # ... and of a stream, without the total (see ``_open_ended``).
-        self._stream_timeouts: dict[Timeouts, Timeouts] = {}
         self._mock: Transport | None = None
         self._thread = LoopThread()
 
@@ -193,10 +189,10 @@ class Client:
         transport = await self._transport(call)
         if getattr(transport, "enforces_total", False):
             # The transport bounds the whole exchange itself (a timer in Rust for pyreqwest): no asyncio timer.
-            return await self._whole_answer(call, http, self._whole(call.timeouts))
+            return await self._whole_answer(call, http, call.timeouts.for_whole_answer())
         try:
             async with asyncio.timeout(call.timeouts.total):
-                return await self._whole_answer(call, http, self._whole(call.timeouts))
+                return await self._whole_answer(call, http, call.timeouts.for_whole_answer())
         except TimeoutError:
             raise _timeout(call) from None
 
@@ -207,31 +203,6 @@ class Client:
         finally:
             await response.aclose()
         return HttpResponse(response.status, response.headers, body)
-
-    def _whole(self, timeouts: Timeouts) -> Timeouts:
-        """The timeouts to send a non-streamed call with. When the total (enforced around the whole exchange by
-        ``_fetch``) is no longer than the read timeout, no gap between reads can outlast it: the transport then
-        needs no read timer, which aiohttp would re-arm on every packet received."""
-        whole = self._whole_timeouts.get(timeouts)
-        if whole is None:
-            redundant = timeouts.total is not None and (timeouts.read is None or timeouts.total <= timeouts.read)
-            whole = dataclasses.replace(timeouts, read=None) if redundant else timeouts
-            if len(self._whole_timeouts) >= 64:
-                self._whole_timeouts.clear()
-            self._whole_timeouts[timeouts] = whole
-        return whole
-
-    def _open_ended(self, timeouts: Timeouts) -> Timeouts:
-        """The timeouts to open a stream with: no total for the transport (``_stream_once`` bounds the wait for the
-        first chunk itself; after it a long generation runs as long as chunks keep arriving)."""
-        if timeouts.total is None:
-            return timeouts
-        open_ended = self._stream_timeouts.get(timeouts)
-        if open_ended is None:
-            if len(self._stream_timeouts) >= 64:
-                self._stream_timeouts.clear()
-            open_ended = self._stream_timeouts[timeouts] = dataclasses.replace(timeouts, total=None)
-        return open_ended
 
     def _meta(
         self, call: Call, attempts: int, headers: dict[str, str], usage: Mapping[str, Any] | None = None
@@ -287,7 +258,7 @@ class Client:
         try:
             # The total timeout covers the wait for the first chunk; after it only the read timeout applies.
             async with asyncio.timeout(call.timeouts.total):
-                response = await self._send(call, http, self._open_ended(call.timeouts))
+                response = await self._send(call, http, call.timeouts.for_stream())
                 stream = AsyncCompletionStream(
                     response,
                     decoder,

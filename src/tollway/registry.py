@@ -225,7 +225,7 @@ def wire_api(model: str, provider: str | None = None) -> str:
 @functools.cache
 def load_adapter(import_string: str) -> Adapter:
     """Import and instantiate an adapter class once (adapters are stateless, so one instance serves every call;
-    importing and instantiating on each call cost ~3 µs of a gateway request)."""
+    importing and instantiating one on every call showed in the gateway's request profile, bench/RESULTS.md)."""
     module_name, _, class_name = import_string.partition(":")
     cls = getattr(importlib.import_module(module_name), class_name)
     adapter: Adapter = cls()

@@ -21,6 +21,8 @@ from tollway.errors import (
     ServiceUnavailableError,
 )
 
+pytestmark = pytest.mark.usefixtures("still_clock")  # decodings compared with == (conftest.py)
+
 FIXTURES = Path(__file__).parent / "fixtures" / "anthropic"
 SAMPLE = (FIXTURES / "stream_thinking_text_tool.sse").read_bytes()
 ENDPOINT = Endpoint(provider="anthropic", model="claude-sonnet-4-5", api_base="https://api.anthropic.com", api_key="k")

@@ -15,6 +15,8 @@ from tollway.adapters.bedrock_stream import BedrockStreamDecoder
 from tollway.errors import APIConnectionError, BadGatewayError, InternalServerError, RateLimitError
 from tollway.eventstream import encode_message
 
+pytestmark = pytest.mark.usefixtures("still_clock")  # decodings compared with == (conftest.py)
+
 ENDPOINT = Endpoint("bedrock", "us.anthropic.claude-sonnet-4-20250514-v1:0", "https://x")
 EVENTS: list[tuple[str, dict[str, Any]]] = [
     ("messageStart", {"role": "assistant"}),

@@ -14,6 +14,8 @@ from tollway.adapters.base import Endpoint
 from tollway.adapters.cohere import CohereAdapter
 from tollway.errors import APIConnectionError, BadGatewayError, InternalServerError, Timeout
 
+pytestmark = pytest.mark.usefixtures("still_clock")  # decodings compared with == (conftest.py)
+
 ENDPOINT = Endpoint(provider="cohere", model="command-a-03-2025", api_base="https://api.cohere.com", api_key="k")
 USAGE = {"billed_units": {"input_tokens": 5, "output_tokens": 2}, "tokens": {"input_tokens": 71, "output_tokens": 2}}
 

@@ -13,6 +13,8 @@ from tollway.adapters.base import Endpoint
 from tollway.adapters.gemini_stream import GeminiStreamDecoder
 from tollway.errors import APIConnectionError, ServiceUnavailableError
 
+pytestmark = pytest.mark.usefixtures("still_clock")  # decodings compared with == (conftest.py)
+
 ENDPOINT = Endpoint(provider="gemini", model="gemini-2.5-flash", api_base="https://x", api_key="k")
 
 

@@ -23,6 +23,8 @@ from tollway.errors import (
 )
 from tollway.http import HttpResponse
 
+pytestmark = pytest.mark.usefixtures("still_clock")  # decodings compared with == (conftest.py)
+
 ENDPOINT = Endpoint(provider="ollama", model="llama3.2", api_base="http://localhost:11434")
 ADAPTER = OllamaAdapter()
 USER = [{"role": "user", "content": "Hi"}]

@@ -23,6 +23,8 @@ from tollway.errors import (
     TollwayError,
 )
 
+pytestmark = pytest.mark.usefixtures("still_clock")  # decodings compared with == (conftest.py)
+
 FIXTURES = Path(__file__).parent / "fixtures" / "openai"
 ENDPOINT = Endpoint(provider="openai", model="gpt-4o", api_base="https://api.openai.com/v1", api_key="sk-test")
 STREAMS = sorted(p.name for p in FIXTURES.glob("*.sse") if p.stem not in {"mid_stream_error", "truncated"})

@@ -41,8 +41,8 @@ from tollway.dashboard.sessions_store import SessionRecord, SessionStore
 from tollway.errors import AuthenticationError, PermissionDeniedError, ServiceUnavailableError
 from tollway.governance.keys import hash_key
 from tollway.proxy.auth import MASTER, Authenticator, Caller, presented_key
-from tollway.proxy.management import database_errors
 from tollway.proxy.responses import Endpoint, RequestIds, error_response
+from tollway.storage.database import database_errors
 
 if TYPE_CHECKING:
     from tollway.governance.service import Governance

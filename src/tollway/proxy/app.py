@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -73,7 +72,7 @@ def create_app(
 
     Raises ``StartupError`` for a missing or weak master key outside dev mode.
     """
-    env = {**(os.environ if environ is None else environ), **config.environment}
+    env = config.environ(environ)
     settings = GatewaySettings.from_config(config, dev=dev, environ=env)
     owned = router is None
     model_list: Sequence[Mapping[str, Any]] | None = None

@@ -7,6 +7,7 @@ what logs and ``tollway config check`` show.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -38,3 +39,8 @@ class GatewayConfig:
     environment: Mapping[str, str] = field(default_factory=dict)
     unknown: tuple[str, ...] = ()
     source: str | None = None
+
+    def environ(self, base: Mapping[str, str] | None = None) -> dict[str, str]:
+        """The environment the gateway resolves its settings in: ``base`` (default ``os.environ``) with the
+        config's ``environment_variables`` over it."""
+        return {**(os.environ if base is None else base), **self.environment}

@@ -32,7 +32,7 @@ from tollway.governance.records import InvalidFieldError, Limits, limits_changes
 from tollway.proxy.auth import Caller, caller_of
 from tollway.proxy.body import parse_json, read_body
 from tollway.proxy.responses import Checker, Observer, Work, guard, json_response
-from tollway.storage.database import ConflictError, DatabaseUnavailableError, RecordNotFoundError
+from tollway.storage.database import ConflictError, RecordNotFoundError, database_errors
 
 if TYPE_CHECKING:
     from tollway.governance.service import Governance
@@ -48,7 +48,6 @@ __all__ = [
     "RouteSpec",
     "check_fields",
     "choice",
-    "database_errors",
     "existing",
     "flag",
     "ident",
@@ -339,17 +338,6 @@ async def spend_fields(governance: Governance, scope: str, limits: Limits, now: 
 def ok(data: Any, request_id: str, headers: Mapping[str, str] | None = None) -> Response:
     """A 200 JSON answer carrying the request id."""
     return json_response(data, 200, {"x-request-id": request_id, **(headers or {})})
-
-
-def database_errors() -> tuple[type[BaseException], ...]:
-    """What a store call raises when the database is unreachable.
-
-    A function, for ``except database_errors():`` clauses (evaluated only once something was raised): importing
-    SQLAlchemy when the routes are built would cost a gateway without a database ~16 MB.
-    """
-    from sqlalchemy.exc import InterfaceError, OperationalError
-
-    return (OperationalError, InterfaceError, DatabaseUnavailableError, OSError)
 
 
 def translated(work: Work) -> Work:

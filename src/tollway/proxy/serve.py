@@ -83,8 +83,7 @@ def prepare_database(config: GatewayConfig, *, dev: bool = False) -> None:
 
     Raises ``StartupError`` (naming the database without its password) when it cannot be reached or migrated.
     """
-    env = {**os.environ, **config.environment}  # as create_app resolves it
-    url = GatewaySettings.from_config(config, dev=dev, environ=env).database_url
+    url = GatewaySettings.from_config(config, dev=dev, environ=config.environ()).database_url
     if url is None:
         return
     from sqlalchemy.exc import SQLAlchemyError
@@ -138,8 +137,7 @@ def upstream_client(config: GatewayConfig) -> str:
     from tollway.transport import HTTP_CLIENT_ENV, default_transport
     from tollway.transport.reqwest import ReqwestTransport
 
-    env = {**os.environ, **config.environment}  # as create_app resolves it
-    if default_transport(env) is ReqwestTransport:
+    if default_transport(config.environ()) is ReqwestTransport:
         return f"pyreqwest ({HTTP_CLIENT_ENV}=aiohttp switches to aiohttp)"
     return "aiohttp"
 

@@ -8,9 +8,9 @@
    ``write_txid`` (a column default, ``pg_current_xact_id()``) is the current transaction's, found through the
    partial index ``ix_spend_logs_write_txid``. A replayed row was inserted by an earlier transaction, so it is not
    counted twice, whichever of the two paths above stored the batch. Summed in SQL rather than in Python (and sent
-   as increments), a row costs the writer's process 13-15 µs of CPU instead of 32-35 and the server 6-12 µs more
-   (``bench/spend_ingest.py``, 10,000-row batches): less in all, and most of it off the gateway's event loop, on
-   the server's core.
+   as increments), a row costs the writer's process 12-15 µs of CPU instead of 32-35 and the server 4-9 µs more
+   (``bench/spend_ingest.py``, 10,000-row batches; bench/RESULTS.md): less in all, and most of it off the gateway's
+   event loop, on the server's core.
 3. The budget counters' increments are summed in Python (``spend_rollup.counter_totals``: the scopes are not a column
    of ``spend_logs``) and applied from a staging table.
 

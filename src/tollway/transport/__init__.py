@@ -9,6 +9,8 @@ client maps statuses through the adapter).
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
@@ -47,6 +49,30 @@ class Timeouts:
             # A caller's value (a gateway client's body): a bad request, not a crash.
             raise BadRequestError("'timeout' must be a number of seconds", param="timeout") from None
         return cls(connect=min(seconds, 10.0), read=seconds, total=seconds)
+
+    def for_whole_answer(self) -> Timeouts:
+        """These timeouts, to send a non-streamed call with. When the total (it spans the whole exchange) is no
+        longer than the read timeout, no gap between reads can outlast it: then there is no read timeout, which
+        aiohttp would re-arm on every packet received."""
+        return _for_whole_answer(self)
+
+    def for_stream(self) -> Timeouts:
+        """These timeouts, to open a stream with: no total for the transport (the client bounds the wait for the
+        first chunk itself; after it a long generation runs as long as chunks keep arriving)."""
+        return _for_stream(self)
+
+
+# Derived once per distinct Timeouts (a client sends nearly all its calls with the same few): dataclasses.replace
+# on every request would cost more than the lookup.
+@functools.lru_cache(maxsize=64)
+def _for_whole_answer(timeouts: Timeouts) -> Timeouts:
+    redundant = timeouts.total is not None and (timeouts.read is None or timeouts.total <= timeouts.read)
+    return dataclasses.replace(timeouts, read=None) if redundant else timeouts
+
+
+@functools.lru_cache(maxsize=64)
+def _for_stream(timeouts: Timeouts) -> Timeouts:
+    return timeouts if timeouts.total is None else dataclasses.replace(timeouts, total=None)
 
 
 class TransportResponse(Protocol):

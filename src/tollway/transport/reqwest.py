@@ -16,6 +16,7 @@ per distinct (connect, read) pair; a gateway uses one or two.
 
 from __future__ import annotations
 
+import functools
 import sys
 import threading
 from collections.abc import AsyncIterator
@@ -132,7 +133,6 @@ class ReqwestTransport:
 
     def __init__(self) -> None:
         self._clients: dict[tuple[float | None, float | None], Client] = {}
-        self._totals: dict[float, timedelta] = {}
 
     def _client(self, timeouts: Timeouts) -> Client:
         key = (timeouts.connect, timeouts.read)
@@ -152,12 +152,7 @@ class ReqwestTransport:
         if request.body is not None:
             builder = builder.body_bytes(request.body)
         if timeouts.total is not None:
-            total = self._totals.get(timeouts.total)
-            if total is None:
-                if len(self._totals) >= _MAX_CLIENTS:
-                    self._totals.clear()
-                total = self._totals[timeouts.total] = timedelta(seconds=timeouts.total)
-            builder = builder.timeout(total)
+            builder = builder.timeout(_duration(timeouts.total))
         # A buffer limit of 0: the response is returned as soon as its headers are in (the default, 64 KiB, would
         # hold a stream back until that much of it had arrived); the body is then read in whatever pieces arrive.
         sent = builder.streamed_read_buffer_limit(0).build_streamed()
@@ -174,6 +169,12 @@ class ReqwestTransport:
             await client.close()
 
 
+@functools.lru_cache(maxsize=64)
+def _duration(seconds: float) -> timedelta:
+    """``seconds`` as reqwest takes it (a total is set on every request, nearly always the same few values)."""
+    return timedelta(seconds=seconds)
+
+
 def _build(timeouts: Timeouts) -> Client:
     from pyreqwest.client import ClientBuilder
 
@@ -186,8 +187,8 @@ def _build(timeouts: Timeouts) -> Client:
         .max_connections(_MAX_CONNECTIONS)
     )
     if timeouts.connect is not None:
-        builder = builder.connect_timeout(timedelta(seconds=timeouts.connect))
+        builder = builder.connect_timeout(_duration(timeouts.connect))
     if timeouts.read is not None:
-        builder = builder.read_timeout(timedelta(seconds=timeouts.read))
+        builder = builder.read_timeout(_duration(timeouts.read))
     client: Client = builder.build()
     return client
