@@ -172,9 +172,11 @@ class Client:
             await asyncio.sleep(delay)
             attempt += 1
 
-    async def _send(self, call: Call, http: HttpRequest, timeouts: Timeouts | None = None) -> TransportResponse:
+    async def _send(
+        self, call: Call, http: HttpRequest, timeouts: Timeouts | None = None, transport: Transport | None = None
+    ) -> TransportResponse:
         """Send and return the open response when it is a success; map any other status through the adapter."""
-        transport = await self._transport(call)
+        transport = transport or await self._transport(call)
         response = await transport.send(http, timeouts or call.timeouts)
         if 200 <= response.status < 300:
             return response
@@ -189,15 +191,15 @@ class Client:
         transport = await self._transport(call)
         if getattr(transport, "enforces_total", False):
             # The transport bounds the whole exchange itself (a timer in Rust for pyreqwest): no asyncio timer.
-            return await self._whole_answer(call, http, call.timeouts.for_whole_answer())
+            return await self._whole_answer(call, http, transport)
         try:
             async with asyncio.timeout(call.timeouts.total):
-                return await self._whole_answer(call, http, call.timeouts.for_whole_answer())
+                return await self._whole_answer(call, http, transport)
         except TimeoutError:
             raise _timeout(call) from None
 
-    async def _whole_answer(self, call: Call, http: HttpRequest, timeouts: Timeouts) -> HttpResponse:
-        response = await self._send(call, http, timeouts)
+    async def _whole_answer(self, call: Call, http: HttpRequest, transport: Transport) -> HttpResponse:
+        response = await self._send(call, http, call.timeouts.for_whole_answer(), transport)
         try:
             body = await response.read()
         finally:

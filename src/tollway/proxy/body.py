@@ -19,6 +19,7 @@ from starlette.requests import Request
 
 from tollway.errors import BadRequestError
 from tollway.proxy.clientside import REFUSED_PARAMS, forbidden
+from tollway.proxy.request_headers import headers_of
 
 __all__ = [
     "BODY_TIMEOUT",
@@ -58,7 +59,7 @@ class ClientGone(Exception):  # noqa: N818  # a condition, not a failure: the cl
 async def read_body(request: Request, limit: int, seconds: float | None = None) -> bytes:
     """The whole body, refusing more than ``limit`` bytes (before reading them when Content-Length says so) and a
     body that takes more than ``seconds`` to arrive (408)."""
-    declared = request.headers.get("content-length")
+    declared = headers_of(request).get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise _too_large(limit)
     scope = request.scope

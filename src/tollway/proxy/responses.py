@@ -24,6 +24,7 @@ from tollway.errors import TollwayError
 from tollway.proxy.auth import SCOPE_KEY as CALLER
 from tollway.proxy.auth import Caller
 from tollway.proxy.body import ClientGone
+from tollway.proxy.request_headers import headers_of
 from tollway.streaming import AsyncCompletionStream
 from tollway.types import ResponseMeta
 
@@ -257,7 +258,7 @@ class RequestIds:
 
     def of(self, request: Request) -> str:
         """The client's ``x-request-id`` when it is a sane token (echoed back), else a new id."""
-        given = request.headers.get("x-request-id")
+        given = headers_of(request).get("x-request-id")
         if given and len(given) <= 128 and given.isascii() and given.isprintable():
             return given
         return self.new()
@@ -280,7 +281,7 @@ def guard(
         request_id = request_id_of(request)
         try:
             if auth is not None:
-                request.scope[CALLER] = await auth.authenticate(request.headers)
+                request.scope[CALLER] = await auth.authenticate(headers_of(request))
             response = await work(request, request_id)
         except ClientGone:
             # Nobody is listening any more; uvicorn discards whatever is sent. Not an error worth logging.
