@@ -84,7 +84,9 @@ def test_pool_size_comes_from_the_general_settings() -> None:
         Database("postgresql://u@127.0.0.1/app", pool_size=0)
 
 
-async def test_sqlite_runs_in_wal_mode_with_a_busy_timeout_and_foreign_keys(tmp_path: Path) -> None:
+async def test_sqlite_runs_in_wal_mode_with_a_busy_timeout_foreign_keys_and_a_small_page_cache(
+    tmp_path: Path,
+) -> None:
     database = Database(f"sqlite:///{tmp_path / 'x.db'}")
     assert database.is_sqlite
     assert database.dialect == "sqlite"
@@ -93,11 +95,11 @@ async def test_sqlite_runs_in_wal_mode_with_a_busy_timeout_and_foreign_keys(tmp_
         async with database.read() as connection:
             pragmas = [
                 (await connection.execute(text(f"PRAGMA {name}"))).scalar()
-                for name in ("journal_mode", "busy_timeout", "foreign_keys")
+                for name in ("journal_mode", "busy_timeout", "foreign_keys", "cache_size", "synchronous")
             ]
     finally:
         await database.aclose()
-    assert pragmas == ["wal", 5000, 1]
+    assert pragmas == ["wal", 5000, 1, -512, 1]  # synchronous 1: NORMAL
 
 
 async def test_postgres_database_pings(database: Database) -> None:
