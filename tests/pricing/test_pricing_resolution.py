@@ -11,6 +11,7 @@ import pytest
 
 from tollway.pricing import price_for, price_usage
 from tollway.pricing import prices as prices_module
+from tollway.pricing.entries import from_model_info
 from tollway.pricing.names import model_refs, split_model
 from tollway.usage import TokenUsage
 
@@ -165,7 +166,7 @@ def test_same_totals_as_genai_prices_calc_price_for_every_model() -> None:
     compared = 0
     for provider in get_snapshot().providers:
         for info in provider.models:
-            entry = prices_module.ModelEntry(provider.id, info.id, "x", info, isinstance(info.prices, list))
+            entry = from_model_info(provider.id, info, "x", own=True)
             price = prices_module._converted(entry, prices_module._period(entry, at) if entry.conditional else 0, ())
             if price.ignored:  # units tollway does not bill (audio hours, pages...): not comparable
                 continue

@@ -149,7 +149,7 @@ def get_model_info(model: str) -> dict[str, Any]:
             provider=provider,
             model=upstream,
         )
-    context = entry.model.context_window if entry is not None else None
+    context = entry.context_window if entry is not None else None
     max_input = context or (caps.max_input_tokens if caps else None)
     info: dict[str, Any] = {
         "key": upstream,

@@ -15,6 +15,14 @@ Price periods, as genai-prices defines them (``ModelInfo.get_prices``):
   of active variant indices. As genai-prices does, variants apply only to a provider's own models, not to models
   found through a fallback provider.
 
+A matched model is kept as a ``ModelEntry`` (``entries.py``): its prices as plain data, no genai-prices object.
+So the lookup itself can run elsewhere: with ``TOLLWAY_PRICE_LOOKUP=subprocess`` in the environment (for a gateway
+worker, where genai-prices with pydantic and its HTTP client would stay in memory for the process's life: ~13 MB,
+measured), the first ``CHILD_LOOKUPS`` models a process prices are looked up by a short-lived child process
+(``python -m tollway.pricing.lookup_child``, ~0.3 s each, once per model), whose answer is the same entries as JSON.
+Later models are looked up in the process itself, so a stream of new names (a wildcard deployment) costs at most
+that many child processes. A child that fails is reported on stderr and the lookup is done in the process.
+
 Caches (the module's only state, all ``functools`` caches, cleared together by ``clear_caches``):
 ``_snapshot`` (the data: a refreshed file from ``tollway prices update`` when present, else the bundled data),
 ``lookup`` (provider/model → matched entry, 4,096 entries) and ``_converted`` (entry/period/variants → Price).
@@ -23,19 +31,40 @@ Caches (the module's only state, all ``functools`` caches, cleared together by `
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+import os
+import subprocess
+import sys
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+import orjson
+
 from tollway.pricing.cost import Price, PriceTier
+from tollway.pricing.entries import ModelEntry, from_model_info
 from tollway.pricing.names import MOCK_PROVIDER, genai_provider_ids, model_refs
 
 if TYPE_CHECKING:
     from genai_prices.data_snapshot import DataSnapshot
 
-__all__ = ["MOCK_PRICE", "ModelEntry", "clear_caches", "data_source", "lookup", "resolve_price", "snapshot"]
+__all__ = [
+    "CHILD_LOOKUPS",
+    "LOOKUP_ENV",
+    "MOCK_PRICE",
+    "ModelEntry",
+    "clear_caches",
+    "data_source",
+    "find_entry",
+    "lookup",
+    "lookup_in_child",
+    "resolve_price",
+    "snapshot",
+]
+
+LOOKUP_ENV = "TOLLWAY_PRICE_LOOKUP"
+CHILD_LOOKUPS = 16  # models per process looked up by child processes (then here: their cost stays bounded)
+_CHILD_TIMEOUT_S = 20.0  # ~0.3 s normally; the lookup then falls back to this process
 
 MOCK_PRICE = Price(
     input=Decimal(0), output=Decimal(0), source="mock", provider_id=MOCK_PROVIDER, model_id=MOCK_PROVIDER
@@ -56,18 +85,6 @@ _KEYS: Mapping[str, tuple[str, int]] = {
     "web_searches_kcount": ("web_search", -3),
     "requests_kcount": ("request", -3),
 }
-
-
-@dataclass(frozen=True, slots=True)
-class ModelEntry:
-    """A matched genai-prices model; hashable by ids, holding the genai-prices objects for conversion."""
-
-    provider_id: str
-    model_id: str
-    source: str
-    model: Any = field(compare=False, hash=False, repr=False)  # genai_prices.types.ModelInfo
-    conditional: bool = False
-    variants: bool = False
 
 
 @functools.cache
@@ -92,7 +109,19 @@ def data_source() -> str:
 
 @functools.lru_cache(maxsize=4096)
 def lookup(provider: str, model: str) -> ModelEntry | None:
-    """The genai-prices model pricing ``provider/model`` (tollway names), or None when there is none."""
+    """The genai-prices model pricing ``provider/model`` (tollway names), or None when there is none; in a child
+    process for the process's first ``CHILD_LOOKUPS`` models when ``TOLLWAY_PRICE_LOOKUP=subprocess``."""
+    if not genai_provider_ids(provider, model):
+        return None
+    if _in_child():
+        found = lookup_in_child([(provider, model)])
+        if found is not None:
+            return found[0]
+    return find_entry(provider, model)
+
+
+def find_entry(provider: str, model: str) -> ModelEntry | None:
+    """``lookup`` in this process (genai-prices' ``find_provider_model`` on ``snapshot()``), without the cache."""
     provider_ids = genai_provider_ids(provider, model)
     if not provider_ids:
         return None
@@ -104,15 +133,36 @@ def lookup(provider: str, model: str) -> ModelEntry | None:
             except LookupError:
                 continue
             own = any(info is m for m in found_provider.models)
-            return ModelEntry(
-                provider_id=found_provider.id,
-                model_id=info.id,
-                source=source,
-                model=info,
-                conditional=isinstance(info.prices, list),
-                variants=bool(info.price_variants) and own,
-            )
+            return from_model_info(found_provider.id, info, source, own=own)
     return None
+
+
+def _in_child() -> bool:
+    # A frozen application's executable is the application, not a Python that can run ``-m``.
+    return (
+        os.environ.get(LOOKUP_ENV) == "subprocess"
+        and not getattr(sys, "frozen", False)
+        and lookup.cache_info().currsize < CHILD_LOOKUPS
+    )
+
+
+def lookup_in_child(models: Sequence[tuple[str, str]]) -> list[ModelEntry | None] | None:
+    """``find_entry`` of each ``(provider, model)`` in a child process (``python -m tollway.pricing.lookup_child``),
+    or None when the child fails (said on stderr; the caller then looks up in this process)."""
+    command = [sys.executable, "-m", "tollway.pricing.lookup_child"]
+    try:
+        done = subprocess.run(  # noqa: S603 - this Python and a fixed module; the names go through stdin
+            command, input=orjson.dumps(models), capture_output=True, timeout=_CHILD_TIMEOUT_S, check=True
+        )
+        if done.stderr:  # e.g. an unreadable refreshed data file, said once per child
+            sys.stderr.write(done.stderr.decode(errors="replace"))
+        answer = orjson.loads(done.stdout)
+        return [None if item is None else ModelEntry.from_json(item) for item in answer]
+    except (OSError, subprocess.SubprocessError, ValueError, KeyError, TypeError) as exc:
+        said = exc.stderr if isinstance(exc, subprocess.CalledProcessError) else b""
+        reason = (said or b"").decode(errors="replace").strip().splitlines()[-1:] or [str(exc)]
+        print(f"tollway: price lookup in a child process failed: {reason[0]}", file=sys.stderr)
+        return None
 
 
 def clear_caches() -> None:
@@ -123,9 +173,9 @@ def clear_caches() -> None:
 
 
 def _period(entry: ModelEntry, at: datetime) -> int:
-    prices = entry.model.prices
-    for index in range(len(prices) - 1, -1, -1):
-        constraint = prices[index].constraint
+    periods = entry.periods
+    for index in range(len(periods) - 1, -1, -1):
+        constraint = periods[index].constraint
         if constraint is None or constraint.active(at):
             return index
     return 0
@@ -133,10 +183,10 @@ def _period(entry: ModelEntry, at: datetime) -> int:
 
 def _active_variants(entry: ModelEntry, at: datetime, context: Mapping[str, str]) -> tuple[int, ...]:
     active: list[int] = []
-    for index, variant in enumerate(entry.model.price_variants):
+    for index, variant in enumerate(entry.price_variants):
         if variant.constraint is not None and not variant.constraint.active(at):
             continue
-        if all(context.get(key) == value for key, value in variant.when.items()):
+        if all(context.get(key) == value for key, value in variant.when):
             active.append(index)
     return tuple(active)
 
@@ -164,20 +214,18 @@ def resolve_price(
 
 @functools.lru_cache(maxsize=4096)
 def _converted(entry: ModelEntry, period: int, variants: tuple[int, ...]) -> Price:
-    info = entry.model
-    standard = info.prices[period].prices if entry.conditional else info.prices
-    values: dict[str, Any] = {k: v for k, v in vars(standard).items() if v is not None and not k.startswith("_")}
+    values: dict[str, Any] = dict(entry.periods[period].rates)
     overrides: dict[str, Any] = {}
     for index in variants:  # first match wins per key, as in ModelInfo.get_prices
-        for key, value in vars(info.price_variants[index].prices).items():
-            if value is not None and not key.startswith("_"):
-                overrides.setdefault(key, value)
+        for key, value in entry.price_variants[index].rates:
+            overrides.setdefault(key, value)
     values.update(overrides)
     return to_price(values, source=entry.source, provider_id=entry.provider_id, model_id=entry.model_id)
 
 
 def to_price(values: Mapping[str, Any], *, source: str, provider_id: str | None, model_id: str | None) -> Price:
-    """Convert genai-prices price keys (per million tokens, tiers as ``TieredPrices``) to a per-token ``Price``."""
+    """Convert genai-prices price keys (per million tokens, tiers as ``TieredPrices`` or ``entries.Tiered``) to a
+    per-token ``Price``."""
     base: dict[str, Decimal] = {}
     tiers: dict[int, dict[str, Decimal]] = {}
     ignored: list[str] = []
