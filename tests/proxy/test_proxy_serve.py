@@ -115,3 +115,22 @@ def test_state_file_round_trip() -> None:
         assert load_state(path) == (config, True)
     finally:
         os.unlink(path)
+
+
+def test_serve_keeps_pyreqwests_allocator_from_committing_huge_pages(monkeypatch: pytest.MonkeyPatch) -> None:
+    # MIMALLOC_ARENA_EAGER_COMMIT=0 before the upstream client loads: 6-7 MB less per worker (bench/RESULTS.md);
+    # a value the operator set is kept.
+    import uvicorn
+
+    from tollway.proxy.serve import MIMALLOC_EAGER_COMMIT_ENV, serve
+
+    seen: list[str | None] = []
+    monkeypatch.setattr(uvicorn, "run", lambda *args, **kwargs: seen.append(os.environ.get(MIMALLOC_EAGER_COMMIT_ENV)))
+    monkeypatch.setenv(MIMALLOC_EAGER_COMMIT_ENV, "placeholder")  # so that the test's end restores the original
+    monkeypatch.delenv(MIMALLOC_EAGER_COMMIT_ENV)
+    models = ({"model_name": "mock/*", "litellm_params": {"model": "mock/*"}},)
+    config = GatewayConfig(model_list=models, master_key="sk-serve-env-master-key-0123456789")
+    serve(config, port=free_port())
+    monkeypatch.setenv(MIMALLOC_EAGER_COMMIT_ENV, "1")
+    serve(config, port=free_port())
+    assert seen == ["0", "1"]

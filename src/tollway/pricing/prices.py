@@ -21,7 +21,10 @@ worker, where genai-prices with pydantic and its HTTP client would stay in memor
 measured), the first ``CHILD_LOOKUPS`` models a process prices are looked up by a short-lived child process
 (``python -m tollway.pricing.lookup_child``, ~0.3 s each, once per model), whose answer is the same entries as JSON.
 Later models are looked up in the process itself, so a stream of new names (a wildcard deployment) costs at most
-that many child processes. A child that fails is reported on stderr and the lookup is done in the process.
+that many child processes. A child that fails is reported on stderr and the lookup is done in the process. The
+asking thread waits for the child: in a gateway worker that is the event loop, so the first request for each of
+those models holds the worker's other requests for that long. That, and the latency of those first requests, is why
+it is a setting rather than the default.
 
 Caches (the module's only state, all ``functools`` caches, cleared together by ``clear_caches``):
 ``_snapshot`` (the data: a refreshed file from ``tollway prices update`` when present, else the bundled data),
