@@ -24,7 +24,7 @@ from tollway.loop_thread import LoopThread
 from tollway.messages import validate_chat_request
 from tollway.retry import RetryPolicy
 from tollway.streaming import AsyncCompletionStream, CompletionStream, StreamEnd
-from tollway.transport import Timeouts, Transport, TransportResponse, default_transport
+from tollway.transport import Fetch, Timeouts, Transport, TransportResponse, default_transport
 from tollway.types import ChatCompletion, EmbeddingResponse, RerankResponse, ResponseMeta
 from tollway.usage import TokenUsage
 
@@ -189,6 +189,13 @@ class Client:
     async def _fetch(self, call: Call, http: HttpRequest) -> HttpResponse:
         """A whole successful answer, within the call's total timeout."""
         transport = await self._transport(call)
+        fetch: Fetch | None = getattr(transport, "fetch", None)
+        if fetch is not None:
+            # The transport takes whole answers in one exchange, bounded by the total itself (see Transport).
+            answer = await fetch(http, call.timeouts.for_whole_answer())
+            if 200 <= answer.status < 300:
+                return answer
+            raise call.adapter.map_error(answer, call.endpoint)
         if getattr(transport, "enforces_total", False):
             # The transport bounds the whole exchange itself (a timer in Rust for pyreqwest): no asyncio timer.
             return await self._whole_answer(call, http, transport)

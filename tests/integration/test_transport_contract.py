@@ -4,12 +4,12 @@ streams release sockets, connections are pooled, nothing from the environment or
 import asyncio
 import gzip
 import os
-import socket
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Callable
 from typing import Any
 
 import pytest
+from loopback import free_port, post, read_request
 
 import tollway
 from tollway.http import HttpRequest
@@ -17,61 +17,10 @@ from tollway.transport import Timeouts, Transport
 from tollway.transport.aiohttp import AiohttpTransport
 from tollway.transport.reqwest import ReqwestTransport
 
-Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
-
-
-async def read_request(reader: asyncio.StreamReader) -> bytes:
-    head = await reader.readuntil(b"\r\n\r\n")
-    length = 0
-    for line in head.split(b"\r\n"):
-        if line.lower().startswith(b"content-length:"):
-            length = int(line.split(b":")[1])
-    return head + await reader.readexactly(length)
-
-
-@pytest.fixture
-async def serve() -> AsyncIterator[Callable[[Handler], Awaitable[str]]]:
-    servers: list[asyncio.Server] = []
-    tasks: set[asyncio.Task[None]] = set()
-
-    async def start(handler: Handler) -> str:
-        async def tracked(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-            task = asyncio.current_task()
-            assert task is not None
-            tasks.add(task)
-            try:
-                await handler(reader, writer)
-            finally:
-                writer.close()  # Python 3.11's Server.close() leaves accepted connections open
-
-        server = await asyncio.start_server(tracked, "127.0.0.1", 0)
-        servers.append(server)
-        port = server.sockets[0].getsockname()[1]
-        return f"http://127.0.0.1:{port}/v1/chat/completions"
-
-    yield start
-    for task in tasks:
-        task.cancel()
-    await asyncio.gather(*tasks, return_exceptions=True)
-    for server in servers:
-        server.close()
-        await server.wait_closed()
-
 
 @pytest.fixture(params=["aiohttp", "reqwest"])
 def make_transport(request: pytest.FixtureRequest) -> Callable[[], Transport]:
     return {"aiohttp": AiohttpTransport, "reqwest": ReqwestTransport}[request.param]
-
-
-def post(url: str) -> HttpRequest:
-    return HttpRequest("POST", url, {"content-type": "application/json"}, b"{}")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 async def test_connection_refused(make_transport) -> None:  # type: ignore[no-untyped-def]

@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
 from tollway.errors import BadRequestError
-from tollway.http import HttpRequest
+from tollway.http import HttpRequest, HttpResponse
 
-__all__ = ["HTTP_CLIENT_ENV", "Timeouts", "Transport", "TransportResponse", "default_transport", "http_client"]
+__all__ = ["HTTP_CLIENT_ENV", "Fetch", "Timeouts", "Transport", "TransportResponse", "default_transport", "http_client"]
 
 # Environment variable choosing the upstream HTTP client: "reqwest" (default when installed) or "aiohttp".
 HTTP_CLIENT_ENV = "TOLLWAY_HTTP_CLIENT"
@@ -100,6 +100,11 @@ class Transport(Protocol):
     ``timeouts.total``: a transport whose class sets ``enforces_total = True`` bounds ``send`` plus reading the body
     by it (raising ``Timeout``); others ignore it, and the client times the exchange itself. The client passes no
     total when it opens a stream.
+
+    Optionally, ``fetch(request, timeouts) -> HttpResponse`` (``Fetch``): the whole answer of any status in one
+    exchange, bounded by ``timeouts.total`` in the transport itself, with ``send``'s errors (a body cut short:
+    "closed the connection before the answer was complete"). The client takes non-streamed answers through it when
+    a transport has it (pyreqwest's, where it saves a wait on the runtime thread per call).
     """
 
     async def send(self, request: HttpRequest, timeouts: Timeouts) -> TransportResponse:
@@ -109,6 +114,9 @@ class Transport(Protocol):
     async def aclose(self) -> None:
         """Close pooled connections."""
         ...
+
+
+Fetch = Callable[[HttpRequest, Timeouts], Awaitable[HttpResponse]]
 
 
 def http_client(environ: Mapping[str, str]) -> str:

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from tollway._version import __version__
 from tollway.errors import APIConnectionError, Timeout
-from tollway.http import HttpRequest
+from tollway.http import HttpRequest, HttpResponse
 from tollway.transport import Timeouts
 
 if TYPE_CHECKING:
@@ -94,6 +94,14 @@ def _connection_error(exc: BaseException, request: HttpRequest, *, body: bool) -
     return APIConnectionError(f"connection to {host} failed: {type(exc).__name__}: {reason}")
 
 
+def _in_body(exc: BaseException) -> bool:
+    """Whether a failure of a whole-answer request came after the headers, while the body was read (a truncated
+    answer raises ``BodyDecodeError``, "error reading a body from connection" among its causes)."""
+    from pyreqwest import exceptions as errors
+
+    return isinstance(exc, errors.DecodeError) or any("body" in cause for cause in _causes(exc))
+
+
 class _Response:
     __slots__ = ("_request", "_response", "_sent", "headers", "status")
 
@@ -152,19 +160,39 @@ class ReqwestTransport:
         """Send ``request``; return when status and headers are in. Failures raise ``APIConnectionError``."""
         from pyreqwest.exceptions import PyreqwestError
 
-        builder = self._client(timeouts).request(request.method, request.url).headers(request.headers)
-        if request.body is not None:
-            builder = builder.body_bytes(request.body)
-        if timeouts.total is not None:
-            builder = builder.timeout(_duration(timeouts.total))
         # A buffer limit of 0: the response is returned as soon as its headers are in (the default, 64 KiB, would
         # hold a stream back until that much of it had arrived); the body is then read in whatever pieces arrive.
-        sent = builder.streamed_read_buffer_limit(0).build_streamed()
+        sent = self._builder(request, timeouts).streamed_read_buffer_limit(0).build_streamed()
         try:
             response = await sent.__aenter__()
         except (PyreqwestError, TimeoutError) as exc:
             raise _connection_error(exc, request, body=False) from exc
         return _Response(sent, response, request)
+
+    async def fetch(self, request: HttpRequest, timeouts: Timeouts) -> HttpResponse:
+        """The whole answer, whatever its status, in one exchange with the runtime thread.
+
+        ``send`` then ``read`` wait twice on reqwest's thread (headers, then body), and each wait is a round of
+        GIL hand-overs, thread-state set-up and event-loop wake-ups; here reqwest reads the body before answering,
+        once. Measured against the fake upstream with 32 calls in flight: 13.7 system calls per call instead of
+        20.3 (strace -c), 3-4 µs less CPU per call (bench/RESULTS.md).
+        """
+        from pyreqwest.exceptions import PyreqwestError
+
+        try:
+            response = await self._builder(request, timeouts).build().send()
+            body = bytes(await response.bytes())
+        except (PyreqwestError, TimeoutError) as exc:
+            raise _connection_error(exc, request, body=_in_body(exc)) from exc
+        return HttpResponse(response.status, dict(response.headers.items()), body)
+
+    def _builder(self, request: HttpRequest, timeouts: Timeouts) -> Any:
+        builder = self._client(timeouts).request(request.method, request.url).headers(request.headers)
+        if request.body is not None:
+            builder = builder.body_bytes(request.body)
+        if timeouts.total is not None:
+            builder = builder.timeout(_duration(timeouts.total))
+        return builder
 
     async def aclose(self) -> None:
         """Close every client and its pooled connections."""

@@ -1,0 +1,29 @@
+"""Loopback HTTP servers' helpers for the transport tests (the ``serve`` fixture is in conftest.py)."""
+
+import asyncio
+import socket
+from collections.abc import Awaitable, Callable
+
+from tollway.http import HttpRequest
+
+Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
+
+
+async def read_request(reader: asyncio.StreamReader) -> bytes:
+    head = await reader.readuntil(b"\r\n\r\n")
+    length = 0
+    for line in head.split(b"\r\n"):
+        if line.lower().startswith(b"content-length:"):
+            length = int(line.split(b":")[1])
+    return head + await reader.readexactly(length)
+
+
+def post(url: str) -> HttpRequest:
+    return HttpRequest("POST", url, {"content-type": "application/json"}, b"{}")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port

@@ -1,0 +1,110 @@
+"""``fetch``, the whole-answer path of transports that have one (pyreqwest's), over real sockets.
+
+The client takes every non-streamed answer through ``fetch`` when its transport has it, so it keeps ``send`` plus
+``read``'s contract (tests/integration/test_transport_contract.py): statuses returned not raised, typed errors with
+the same messages, redirects answered not followed, bodies decompressed, connections pooled, the total enforced.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import time
+
+import pytest
+from loopback import Handler, free_port, post, read_request
+
+import tollway
+from tollway.transport import Timeouts
+from tollway.transport.reqwest import ReqwestTransport
+
+
+def answering(raw: bytes) -> Handler:
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                await read_request(reader)
+                writer.write(raw)
+                await writer.drain()
+        except asyncio.IncompleteReadError:
+            writer.close()
+
+    return handler
+
+
+async def test_the_whole_answer_of_any_status(serve) -> None:  # type: ignore[no-untyped-def]
+    transport = ReqwestTransport()
+    ok = await transport.fetch(
+        post(await serve(answering(b"HTTP/1.1 200 OK\r\nx-one: 1\r\ncontent-length: 2\r\n\r\n{}"))), Timeouts()
+    )
+    assert (ok.status, ok.headers["x-one"], ok.body) == (200, "1", b"{}")
+    limited = b'HTTP/1.1 429 Too Many Requests\r\nretry-after: 3\r\ncontent-length: 13\r\n\r\n{"error": {}}'
+    refused = await transport.fetch(post(await serve(answering(limited))), Timeouts())
+    assert (refused.status, refused.headers["retry-after"], refused.body) == (429, "3", b'{"error": {}}')
+    await transport.aclose()
+
+
+async def test_a_truncated_body_is_an_incomplete_answer(serve) -> None:  # type: ignore[no-untyped-def]
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        writer.write(b'HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n{"id":')
+        await writer.drain()
+        writer.close()
+
+    transport = ReqwestTransport()
+    with pytest.raises(tollway.APIConnectionError, match="before the answer was complete"):
+        await transport.fetch(post(await serve(handler)), Timeouts())
+    await transport.aclose()
+
+
+async def test_no_answer_and_no_connection(serve) -> None:  # type: ignore[no-untyped-def]
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        writer.close()
+
+    transport = ReqwestTransport()
+    with pytest.raises(tollway.APIConnectionError, match="closed the connection without answering"):
+        await transport.fetch(post(await serve(handler)), Timeouts())
+    with pytest.raises(tollway.APIConnectionError, match=r"cannot connect to 127\.0\.0\.1"):
+        await transport.fetch(post(f"http://127.0.0.1:{free_port()}/v1"), Timeouts())
+    await transport.aclose()
+
+
+async def test_the_total_bounds_a_trickling_answer(serve) -> None:  # type: ignore[no-untyped-def]
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: 40\r\n\r\n")
+        for _ in range(40):
+            writer.write(b" ")
+            await writer.drain()
+            await asyncio.sleep(0.05)
+
+    transport = ReqwestTransport()
+    started = time.monotonic()
+    with pytest.raises(tollway.Timeout):
+        await transport.fetch(post(await serve(handler)), Timeouts(connect=1, read=1, total=0.3))
+    assert time.monotonic() - started < 1.5
+    await transport.aclose()
+
+
+async def test_redirects_answered_bodies_unpacked_connections_reused(serve) -> None:  # type: ignore[no-untyped-def]
+    connections = 0
+    packed = gzip.compress(b'{"answer": "unpacked"}')
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal connections
+        connections += 1
+        await answering(
+            b"HTTP/1.1 200 OK\r\ncontent-encoding: gzip\r\ncontent-length: %d\r\n\r\n%s" % (len(packed), packed)
+        )(reader, writer)
+
+    transport = ReqwestTransport()
+    url = await serve(handler)
+    for _ in range(5):
+        assert (await transport.fetch(post(url), Timeouts())).body == b'{"answer": "unpacked"}'
+    assert connections == 1
+    moved = b"HTTP/1.1 307 Temporary Redirect\r\nlocation: %s\r\ncontent-length: 0\r\n\r\n" % url.encode()
+    answer = await transport.fetch(post(await serve(answering(moved))), Timeouts())
+    assert (answer.status, answer.headers["location"]) == (307, url)
+    assert connections == 1  # the redirect was not followed to ``url``
+    await transport.aclose()
