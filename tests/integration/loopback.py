@@ -27,3 +27,17 @@ def free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
+
+
+async def truncated(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """A handler: headers promising 100 bytes, six of them, then the connection closes."""
+    await read_request(reader)
+    writer.write(b'HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n{"id":')
+    await writer.drain()
+    writer.close()
+
+
+async def hang_up(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """A handler: reads the request and closes without answering."""
+    await read_request(reader)
+    writer.close()

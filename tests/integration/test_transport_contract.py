@@ -9,7 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from loopback import free_port, post, read_request
+from loopback import free_port, hang_up, post, read_request, truncated
 
 import tollway
 from tollway.http import HttpRequest
@@ -31,13 +31,9 @@ async def test_connection_refused(make_transport) -> None:  # type: ignore[no-un
 
 
 async def test_server_closes_without_answering(serve, make_transport) -> None:  # type: ignore[no-untyped-def]
-    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await read_request(reader)
-        writer.close()
-
     transport = make_transport()
     with pytest.raises(tollway.APIConnectionError, match="closed the connection"):
-        await transport.send(post(await serve(handler)), Timeouts())
+        await transport.send(post(await serve(hang_up)), Timeouts())
     await transport.aclose()
 
 
@@ -54,14 +50,8 @@ async def test_read_timeout_while_waiting_for_headers(serve, make_transport) -> 
 
 
 async def test_truncated_body(serve, make_transport) -> None:  # type: ignore[no-untyped-def]
-    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await read_request(reader)
-        writer.write(b'HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n{"id":')
-        await writer.drain()
-        writer.close()
-
     transport = make_transport()
-    response = await transport.send(post(await serve(handler)), Timeouts())
+    response = await transport.send(post(await serve(truncated)), Timeouts())
     assert response.status == 200
     assert response.headers["content-type"] == "application/json"
     with pytest.raises(tollway.APIConnectionError, match="before the answer was complete"):

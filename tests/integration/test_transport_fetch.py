@@ -12,7 +12,7 @@ import gzip
 import time
 
 import pytest
-from loopback import Handler, free_port, post, read_request
+from loopback import Handler, free_port, hang_up, post, read_request, truncated
 
 import tollway
 from tollway.transport import Timeouts
@@ -45,26 +45,16 @@ async def test_the_whole_answer_of_any_status(serve) -> None:  # type: ignore[no
 
 
 async def test_a_truncated_body_is_an_incomplete_answer(serve) -> None:  # type: ignore[no-untyped-def]
-    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await read_request(reader)
-        writer.write(b'HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n{"id":')
-        await writer.drain()
-        writer.close()
-
     transport = ReqwestTransport()
     with pytest.raises(tollway.APIConnectionError, match="before the answer was complete"):
-        await transport.fetch(post(await serve(handler)), Timeouts())
+        await transport.fetch(post(await serve(truncated)), Timeouts())
     await transport.aclose()
 
 
 async def test_no_answer_and_no_connection(serve) -> None:  # type: ignore[no-untyped-def]
-    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await read_request(reader)
-        writer.close()
-
     transport = ReqwestTransport()
     with pytest.raises(tollway.APIConnectionError, match="closed the connection without answering"):
-        await transport.fetch(post(await serve(handler)), Timeouts())
+        await transport.fetch(post(await serve(hang_up)), Timeouts())
     with pytest.raises(tollway.APIConnectionError, match=r"cannot connect to 127\.0\.0\.1"):
         await transport.fetch(post(f"http://127.0.0.1:{free_port()}/v1"), Timeouts())
     await transport.aclose()
