@@ -5,7 +5,9 @@ Usage: python bench/http_clients.py [--calls 4000] [--concurrency 16]
 Starts ``fake_upstream.py`` pinned to core 1, pins itself to core 0, then for each transport sends the same chat
 request (a ~1 KB answer), reads and parses the whole answer, and prints CPU µs per call (``time.process_time``:
 every thread of this process, so pyreqwest's Rust threads are counted), sequentially and with ``--concurrency``
-calls in flight. The upstream client is most of what a pass-through gateway spends (../shared/PERF.md).
+calls in flight. pyreqwest is measured twice: ``send`` then ``read`` (how streams start) and ``fetch`` (the whole
+answer in one exchange, how the client takes non-streamed answers). The upstream client is most of what a
+pass-through gateway spends (../shared/PERF.md).
 """
 
 from __future__ import annotations
@@ -17,8 +19,9 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import orjson
 
@@ -32,7 +35,7 @@ BODY = orjson.dumps({"model": "gpt-4o-mini", "messages": [{"role": "user", "cont
 HEADERS = {"content-type": "application/json", "authorization": "Bearer upstream-key"}
 
 
-async def one(transport: Transport, request: HttpRequest, timeouts: Timeouts) -> None:
+async def by_send(transport: Any, request: HttpRequest, timeouts: Timeouts) -> None:
     response = await transport.send(request, timeouts)
     try:
         orjson.loads(await response.read())
@@ -40,7 +43,16 @@ async def one(transport: Transport, request: HttpRequest, timeouts: Timeouts) ->
         await response.aclose()
 
 
-async def measure(make: Callable[[], Transport], url: str, calls: int, concurrency: int) -> tuple[float, float]:
+async def by_fetch(transport: Any, request: HttpRequest, timeouts: Timeouts) -> None:
+    orjson.loads((await transport.fetch(request, timeouts)).body)
+
+
+One = Callable[[Any, HttpRequest, Timeouts], Awaitable[None]]
+
+
+async def measure(
+    make: Callable[[], Transport], one: One, url: str, calls: int, concurrency: int
+) -> tuple[float, float]:
     transport, request, timeouts = make(), HttpRequest("POST", url, HEADERS, BODY), Timeouts()
     for _ in range(300):
         await one(transport, request, timeouts)
@@ -74,9 +86,14 @@ def main() -> None:
         import uvloop
 
         print(f"{args.calls} calls, CPU µs per call; load average {os.getloadavg()[0]:.2f}")
-        for name, make in (("aiohttp", AiohttpTransport), ("pyreqwest", ReqwestTransport)):
-            sequential, concurrent = uvloop.run(measure(make, url, args.calls, args.concurrency))
-            print(f"{name:10} sequential {sequential:7.1f}   {args.concurrency} in flight {concurrent:7.1f}")
+        ways: list[tuple[str, Callable[[], Transport], One]] = [
+            ("aiohttp", AiohttpTransport, by_send),
+            ("pyreqwest", ReqwestTransport, by_send),
+            ("pyreqwest fetch", ReqwestTransport, by_fetch),  # how the client takes non-streamed answers
+        ]
+        for name, make, one in ways:
+            sequential, concurrent = uvloop.run(measure(make, one, url, args.calls, args.concurrency))
+            print(f"{name:16} sequential {sequential:7.1f}   {args.concurrency} in flight {concurrent:7.1f}")
     finally:
         upstream.kill()
 
