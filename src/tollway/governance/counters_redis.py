@@ -65,6 +65,7 @@ __all__ = ["DEFAULT_PREFIX", "RedisCounter"]
 DEFAULT_PREFIX = "tollway:gov:"
 
 _LOAD_ATTEMPTS = 3
+_MAX_NAMES = 10_000  # scopes and budgets whose key names a counter keeps
 
 # ARGV: now, ticket, lease seconds, lease ttl, oldest live token second, then 5 per claim:
 #   'r', rpm (-1: none), tpm (-1: none), '', ''          KEYS: rpm zset, tpm hash
@@ -288,6 +289,7 @@ class RedisCounter:
         self._lease = lease_seconds
         self._lease_ttl = str(math.ceil(lease_seconds) + 1)
         self._lease_text = repr(float(lease_seconds))
+        self._names: dict[str | tuple[str, str], tuple[str, str]] = {}
         self._loads = SharedLoads(keep_for=load_grace)
         self._owns_client = owns_client
         if isinstance(client, RedisWire):
@@ -343,9 +345,28 @@ class RedisCounter:
         return self._prefix
 
     def _budget_keys(self, scope: str, period: str) -> tuple[str, str]:
-        # The label's length makes the key unambiguous whatever characters the scope and the label hold.
-        tail = f"{len(period)}:{period}:{scope}"
-        return f"{self._prefix}bud:{tail}", f"{self._prefix}res:{tail}"
+        """The budget hash and reservation zset of ``(scope, period)``."""
+        names = self._names.get((scope, period))
+        if names is None:
+            # The label's length makes the key unambiguous whatever characters the scope and the label hold.
+            tail = f"{len(period)}:{period}:{scope}"
+            names = self._remember((scope, period), f"{self._prefix}bud:{tail}", f"{self._prefix}res:{tail}")
+        return names
+
+    def _rate_keys(self, scope: str) -> tuple[str, str]:
+        """The rpm zset and tpm hash of ``scope``."""
+        names = self._names.get(scope)
+        if names is None:
+            names = self._remember(scope, f"{self._prefix}rpm:{scope}", f"{self._prefix}tpm:{scope}")
+        return names
+
+    def _remember(self, what: str | tuple[str, str], first: str, second: str) -> tuple[str, str]:
+        """Keep the key names of a scope (a ``str``: its rate keys) or of a budget (a pair): every admit and settle
+        names them again (callgrind: a budget's two names made 4.1k instructions, looked up 1.8k)."""
+        if len(self._names) >= _MAX_NAMES:
+            self._names.clear()  # scopes come and go; the live ones are named again on their next request
+        names = self._names[what] = (first, second)
+        return names
 
     def _unavailable(self, exc: BaseException) -> CounterUnavailable:
         return CounterUnavailable(
@@ -433,7 +454,7 @@ class RedisCounter:
         ]
         for claim in claims:
             if type(claim) is RateClaim:
-                keys += (f"{prefix}rpm:{claim.scope}", f"{prefix}tpm:{claim.scope}")
+                keys += self._rate_keys(claim.scope)
                 rpm, tpm = claim.rpm, claim.tpm
                 args += ("r", -1 if rpm is None else rpm, -1 if tpm is None else tpm, "", "")
             elif type(claim) is ParallelClaim:
@@ -487,7 +508,7 @@ class RedisCounter:
         for claim in ticket.claims:
             if type(claim) is RateClaim:
                 if settle and claim.tpm is not None and tokens > 0:
-                    keys.append(f"{self._prefix}tpm:{claim.scope}")
+                    keys.append(self._rate_keys(claim.scope)[1])
                     args += ("t", "")
             elif type(claim) is ParallelClaim:
                 keys.append(f"{self._prefix}par:{claim.scope}")
@@ -515,7 +536,7 @@ class RedisCounter:
     async def window(self, scope: str) -> RateState:
         """Requests admitted (under an rpm limit) and tokens settled (under a tpm limit) in the last 60 s."""
         now = self._clock()
-        keys = [f"{self._prefix}rpm:{scope}", f"{self._prefix}tpm:{scope}"]
+        keys = list(self._rate_keys(scope))
         requests, tokens = await self._run(
             self._window, keys, [f"({now - WINDOW_SECONDS!r}", math.floor(now) - WINDOW_SECONDS + 1]
         )
