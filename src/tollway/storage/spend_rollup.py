@@ -394,9 +394,12 @@ class Batch:
         """The rows for PostgreSQL's binary COPY: JSON columns as their text (SQLAlchemy's asyncpg dialect registers
         a json codec that takes the serialised text)."""
         records = []
+        dumps = orjson.dumps
         for values in self.values:
             record = values.copy()
-            record[_TAGS] = orjson.dumps(record[_TAGS]).decode()
-            record[_METADATA] = orjson.dumps(record[_METADATA]).decode()
+            tags, metadata = record[_TAGS], record[_METADATA]
+            # Most rows have neither (as on SQLite, their text is written out rather than encoded per row).
+            record[_TAGS] = dumps(tags).decode() if tags else "[]"
+            record[_METADATA] = dumps(metadata).decode() if metadata else "{}"
             records.append(tuple(record))
         return records
