@@ -14,9 +14,9 @@ statement cache, which made the gateway's memory grow with every new batch size)
   (times as ``YYYY-MM-DD HH:MM:SS.ffffff`` UTC, ``Money`` as its decimal text, JSON columns as orjson text,
   booleans as 0/1). Only ``str``, ``int`` and ``float`` parameters are bound: sqlite3 first tries to adapt any other
   value, ``None`` and ``bool`` included, and its failed lookup raises (and formats) an ``AttributeError`` inside,
-  ~2,500 instructions per parameter, measured with callgrind (six ``None`` and two ``bool`` per usual row: 20k of
-  its ~75k in the driver). A NULL goes as a sentinel of a type its column never holds, turned back into NULL by the
-  statement (``NULLIF(?, 0)`` for text, ``NULLIF(?, '')`` for a float);
+  ~2,500 instructions per parameter, measured with callgrind (six ``None`` and two ``bool`` per usual row: 20k of the
+  74k a row cost in the driver thread). A NULL goes as a sentinel of a type its column never holds, turned back into
+  NULL by the statement (``NULLIF(?, 0)`` for text, ``NULLIF(?, '')`` for a float);
 - in the usual case every row is new (``rowcount`` says so). When some ids were stored already (a replay), the rows
   inserted are the last ``rowcount`` rowids (SQLite gives a new row the largest rowid + 1), and only they count in
   the rollups and counters;
