@@ -13,6 +13,7 @@ from spend_helpers import T0, all_requests, counters, daily_rows, event, many, s
 
 from tollway.governance.spend_event import SpendEvent
 from tollway.storage.database import Database
+from tollway.storage.spend_rollup import LOG_COLUMNS, log_values
 from tollway.storage.spend_store import ReportRow, SpendStore
 
 K1, K2 = "1" * 64, "2" * 64
@@ -148,6 +149,32 @@ async def test_rows_round_trip(database: Database) -> None:
     expected = {e.id: dataclasses.replace(e, ts=e.ts.astimezone(UTC), counter_scopes=[]) for e in events}
     assert {row.id: row for row in rows} == expected
     assert all(row.ts.tzinfo is not None for row in rows)
+
+
+async def test_nulls_and_falsy_values_round_trip_apart(database: Database) -> None:
+    # SQLite gets NULLs as sentinels (0 for text, '' for a float): the values nearest to them stay themselves.
+    store = SpendStore(database)
+    falsy = event(
+        1,
+        **dict.fromkeys(("key_name", "user_id", "team_id", "customer_id", "feature", "provider", "error_class"), "0"),
+        price_source="",
+        cost=Decimal(0),
+        ttft_ms=0.0,
+        stream=True,
+        cache_hit=True,
+    )
+    nulls = event(2, key_hash=None, key_name=None, model_group=None, provider=None, model=None, cost=None)
+    assert await store.write_batch([falsy, nulls]) == 2
+    rows, _ = await store.logs()
+    stored = {row.id: row for row in rows}
+    assert stored[falsy.id] == dataclasses.replace(falsy, counter_scopes=[])
+    assert stored[nulls.id] == dataclasses.replace(nulls, counter_scopes=[])
+
+
+def test_log_values_are_in_column_order() -> None:
+    values = {name: f"v-{name}" for name in LOG_COLUMNS if name not in {"ts", "cost"}}
+    item = SpendEvent(ts=T0, cost=Decimal("1.5"), **values)  # type: ignore[arg-type]  # any value, to tell them apart
+    assert log_values(item) == [getattr(item, name) for name in LOG_COLUMNS]
 
 
 async def test_rollups_and_counters_equal_hand_computed_sums(database: Database) -> None:

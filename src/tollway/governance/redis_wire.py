@@ -31,6 +31,10 @@ from urllib.parse import parse_qs, unquote, urlsplit
 __all__ = ["RedisReplyError", "RedisWire", "encode_command", "parse_reply"]
 
 _CRLF = b"\r\n"
+# The header of a bulk string of each usual size ("$12\r\n"): a lookup instead of a formatting per argument, a fifth
+# of encode_command's instructions (callgrind, an admit's 23 arguments: 63k -> 51k).
+_HEADED = 1024
+_BULK_HEADERS = tuple(b"$%d\r\n" % size for size in range(_HEADED))
 
 
 class RedisReplyError(Exception):
@@ -56,7 +60,8 @@ def encode_command(args: tuple[str | int | float | bytes, ...]) -> bytes:
             data = arg
         else:
             raise TypeError(f"cannot send {type(arg).__name__} to Redis")
-        parts.append(b"$%d\r\n%s\r\n" % (len(data), data))
+        size = len(data)
+        parts += (_BULK_HEADERS[size] if size < _HEADED else b"$%d\r\n" % size, data, _CRLF)
     return b"".join(parts)
 
 

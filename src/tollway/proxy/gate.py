@@ -35,6 +35,9 @@ Invoke = Callable[[str], Awaitable[Any]]
 # Request metadata kept on a spend row; larger metadata is replaced by a marker rather than stored.
 MAX_METADATA_BYTES = 4096
 
+# The request headers the gate reads: the raw ASGI name -> the name it is found by.
+_GATE_HEADERS = {name.encode("latin-1"): name for name in ("content-length", "x-tollway-customer", "x-tollway-feature")}
+
 
 @dataclass(slots=True)
 class Call:
@@ -64,7 +67,7 @@ class Gate:
         self.governance: Governance | None = None
 
     async def open(
-        self, request: Request, request_id: str, model: str, body: Mapping[str, Any], *, call_type: str, size: int
+        self, request: Request, request_id: str, model: str, body: Mapping[str, Any], *, call_type: str
     ) -> Call:
         """Admit a call to ``model`` (or raise its refusal); the call's ``model_group`` is what to route."""
         governance = self.governance
@@ -73,7 +76,7 @@ class Gate:
         call = Call(request_id, group, call_type, time.perf_counter(), datetime.now(UTC))
         if governance is None:
             return call
-        headers = request.headers
+        headers = _gate_headers(request)
         customer = customer_of(principal, headers, body.get("user"))
         metadata = body.get("metadata")
         call.metadata = _kept(metadata)
@@ -81,7 +84,7 @@ class Gate:
         call.tags = _tags(metadata, principal.key.tags if principal is not None else ())
         try:
             call.admission = await governance.admit(
-                principal, customer, group, lambda: self._estimator.estimate(group, size or _size(body), body)
+                principal, customer, group, lambda: self._estimator.estimate(group, _body_size(headers, body), body)
             )
         except TollwayError as refusal:
             # A refused request is a request too: its row (status, error class, no cost) shows who hit which limit.
@@ -152,7 +155,7 @@ class Gate:
     ) -> tuple[Call, Any]:
         """Admit the call (allowed models, limits, budgets), run ``invoke(model_group)``, then settle and log it;
         a stream is settled when it ends. Refusals and the call's own errors propagate."""
-        call = await self.open(request, request_id, model, body, call_type=call_type, size=_declared_size(request))
+        call = await self.open(request, request_id, model, body, call_type=call_type)
         try:
             result = await invoke(call.model_group)
         except Exception as exc:
@@ -184,14 +187,25 @@ def _cost(meta: ResponseMeta | None, error: BaseException | None) -> Decimal | N
     return meta.cost.total
 
 
-def _declared_size(request: Request) -> int:
-    """The body's declared size (0 when chunked: the body is then measured if a budget needs a size)."""
-    declared = request.headers.get("content-length")
-    return int(declared) if declared is not None and declared.isdigit() else 0
+def _gate_headers(request: Request) -> dict[str, str]:
+    """The request headers the gate reads (``_GATE_HEADERS``, the first of each), from one pass over the ASGI list.
+    Starlette's ``headers.get`` scans the list once per name, and raises and catches a ``KeyError`` for each absent
+    one (the usual request has neither ``x-tollway-`` header). ASGI header names are lowercase, as Starlette
+    assumes too."""
+    found: dict[str, str] = {}
+    for name, value in request.scope["headers"]:
+        wanted = _GATE_HEADERS.get(name)
+        if wanted is not None and wanted not in found:
+            found[wanted] = value.decode("latin-1")
+    return found
 
 
-def _size(body: Mapping[str, Any]) -> int:
-    """The body's JSON size, when the request had no Content-Length (chunked)."""
+def _body_size(headers: Mapping[str, str], body: Mapping[str, Any]) -> int:
+    """The body's declared size, else (chunked) its JSON size."""
+    declared = headers.get("content-length")
+    size = int(declared) if declared is not None and declared.isdigit() else 0
+    if size:
+        return size
     try:
         return len(orjson.dumps(body))
     except TypeError:

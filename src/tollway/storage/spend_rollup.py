@@ -12,7 +12,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date
 from decimal import ROUND_HALF_UP, Decimal, localcontext
-from operator import attrgetter, itemgetter
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -91,10 +91,16 @@ def check_event(event: SpendEvent) -> str | None:
 
 def _plainly_storable(event: SpendEvent) -> bool:
     """The common case, checked in one expression (this runs for every row): True only if ``_problems`` would find
-    nothing. ``type(x) is int`` also rules out bools. Anything unusual goes to ``_problems`` for the message."""
+    nothing. ``type(x) is int`` also rules out bools. Anything unusual goes to ``_problems`` for the message.
+
+    Written out field by field: the generators, ``all()``, ``min()`` and ``max()`` of a shorter spelling cost twice
+    as much (1.9 -> 0.85 µs per row, timeit)."""
     cost = event.cost
     ttft = event.ttft_ms
-    tokens = (
+    status = event.status
+    tags = event.tags
+    scopes = event.counter_scopes
+    a, b, c, d, e = (
         event.input_tokens,
         event.cached_tokens,
         event.cache_write_tokens,
@@ -104,19 +110,26 @@ def _plainly_storable(event: SpendEvent) -> bool:
     return (
         type(event.id) is str
         and 0 < len(event.id) <= _ID_LENGTH
+        and type(a) is int
+        and type(b) is int
+        and type(c) is int
+        and type(d) is int
+        and type(e) is int
+        and 0 <= a <= _INT64_MAX
+        and 0 <= b <= _INT64_MAX
+        and 0 <= c <= _INT64_MAX
+        and 0 <= d <= _INT64_MAX
+        and 0 <= e <= _INT64_MAX
+        and type(status) is int
+        and 0 <= status < _STATUS_LIMIT
         and (cost is None or (cost.is_finite() and -_MONEY_LIMIT < cost < _MONEY_LIMIT))
-        and all(type(count) is int for count in tokens)
-        and min(tokens) >= 0
-        and max(tokens) <= _INT64_MAX
-        and type(event.status) is int
-        and 0 <= event.status < _STATUS_LIMIT
         and math.isfinite(event.latency_ms)
         and (ttft is None or math.isfinite(ttft))
-        and type(event.tags) is list
-        and all(type(tag) is str for tag in event.tags)
-        and all(
-            0 < len(scope) <= _SCOPE_LENGTH and 0 < len(period) <= _PERIOD_LENGTH
-            for scope, period in event.counter_scopes
+        and type(tags) is list
+        and (not tags or all(type(tag) is str for tag in tags))
+        and (
+            not scopes
+            or all(0 < len(scope) <= _SCOPE_LENGTH and 0 < len(period) <= _PERIOD_LENGTH for scope, period in scopes)
         )
     )
 
@@ -142,7 +155,6 @@ def _problems(event: SpendEvent) -> Iterator[str]:
             yield f"counter scope {scope!r}/{period!r} is empty or too long"
 
 
-_GET_LOG_VALUES = attrgetter(*LOG_COLUMNS)
 _TRUNCATE = tuple((LOG_COLUMNS.index(name), length) for name, length in _LOG_LENGTHS.items() if name != "id")
 _TS, _COST, _TAGS, _METADATA = (LOG_COLUMNS.index(name) for name in ("ts", "cost", "tags", "metadata"))
 
@@ -151,10 +163,45 @@ def log_values(event: SpendEvent) -> list[Any]:
     """The ``spend_logs`` values of ``event`` in ``LOG_COLUMNS`` order: time in UTC, money at the stored scale,
     over-long strings truncated to their column (an error class or a model name longer than its column is not
     worth losing the row for)."""
-    values = list(_GET_LOG_VALUES(event))
-    values[_TS] = event.ts.astimezone(UTC)
-    if event.cost is not None:
-        values[_COST] = store_money(event.cost)
+    e = event
+    values: list[Any]
+    # Spelled out (a test holds it to LOG_COLUMNS): attribute reads of the specialising interpreter take a third of
+    # the time of ``attrgetter(*LOG_COLUMNS)``, which looks every name up generically (1.3 -> 0.4 µs per row).
+    values = [
+        e.id,
+        e.request_id,
+        e.ts,
+        e.key_hash,
+        e.key_name,
+        e.user_id,
+        e.team_id,
+        e.customer_id,
+        e.feature,
+        e.model_group,
+        e.deployment_id,
+        e.provider,
+        e.model,
+        e.call_type,
+        e.stream,
+        e.input_tokens,
+        e.cached_tokens,
+        e.cache_write_tokens,
+        e.output_tokens,
+        e.reasoning_tokens,
+        e.cost,
+        e.price_source,
+        e.latency_ms,
+        e.ttft_ms,
+        e.status,
+        e.error_class,
+        e.cache_hit,
+        e.tags,
+        e.metadata,
+    ]
+    if e.ts.tzinfo is not UTC:
+        values[_TS] = e.ts.astimezone(UTC)
+    if e.cost is not None:
+        values[_COST] = store_money(e.cost)
     for index, length in _TRUNCATE:
         value = values[index]
         if value is not None and len(value) > length:
@@ -347,9 +394,12 @@ class Batch:
         """The rows for PostgreSQL's binary COPY: JSON columns as their text (SQLAlchemy's asyncpg dialect registers
         a json codec that takes the serialised text)."""
         records = []
+        dumps = orjson.dumps
         for values in self.values:
             record = values.copy()
-            record[_TAGS] = orjson.dumps(record[_TAGS]).decode()
-            record[_METADATA] = orjson.dumps(record[_METADATA]).decode()
+            tags, metadata = record[_TAGS], record[_METADATA]
+            # Most rows have neither (as on SQLite, their text is written out rather than encoded per row).
+            record[_TAGS] = dumps(tags).decode() if tags else "[]"
+            record[_METADATA] = dumps(metadata).decode() if metadata else "{}"
             records.append(tuple(record))
         return records
