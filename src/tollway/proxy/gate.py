@@ -24,6 +24,7 @@ from tollway.governance.service import Admission, Governance
 from tollway.governance.spend_event import SpendEvent
 from tollway.proxy.auth import caller_of
 from tollway.proxy.estimate import CostEstimator
+from tollway.proxy.request_headers import headers_of
 from tollway.streaming import AsyncCompletionStream
 from tollway.types import ResponseMeta
 
@@ -34,9 +35,6 @@ Invoke = Callable[[str], Awaitable[Any]]
 
 # Request metadata kept on a spend row; larger metadata is replaced by a marker rather than stored.
 MAX_METADATA_BYTES = 4096
-
-# The request headers the gate reads: the raw ASGI name -> the name it is found by.
-_GATE_HEADERS = {name.encode("latin-1"): name for name in ("content-length", "x-tollway-customer", "x-tollway-feature")}
 
 
 @dataclass(slots=True)
@@ -76,7 +74,7 @@ class Gate:
         call = Call(request_id, group, call_type, time.perf_counter(), datetime.now(UTC))
         if governance is None:
             return call
-        headers = _gate_headers(request)
+        headers = headers_of(request)  # the request's one header dict (proxy.request_headers)
         customer = customer_of(principal, headers, body.get("user"))
         metadata = body.get("metadata")
         call.metadata = _kept(metadata)
@@ -185,19 +183,6 @@ def _cost(meta: ResponseMeta | None, error: BaseException | None) -> Decimal | N
     if meta is None or meta.cost is None:
         return None
     return meta.cost.total
-
-
-def _gate_headers(request: Request) -> dict[str, str]:
-    """The request headers the gate reads (``_GATE_HEADERS``, the first of each), from one pass over the ASGI list.
-    Starlette's ``headers.get`` scans the list once per name, and raises and catches a ``KeyError`` for each absent
-    one (the usual request has neither ``x-tollway-`` header). ASGI header names are lowercase, as Starlette
-    assumes too."""
-    found: dict[str, str] = {}
-    for name, value in request.scope["headers"]:
-        wanted = _GATE_HEADERS.get(name)
-        if wanted is not None and wanted not in found:
-            found[wanted] = value.decode("latin-1")
-    return found
 
 
 def _body_size(headers: Mapping[str, str], body: Mapping[str, Any]) -> int:
