@@ -175,7 +175,7 @@ class ReqwestTransport:
         ``send`` then ``read`` wait twice on reqwest's thread (headers, then body), and each wait is a round of
         GIL hand-overs, thread-state set-up and event-loop wake-ups; here reqwest reads the body before answering,
         once. Measured against the fake upstream with 32 calls in flight: 13.7 system calls per call instead of
-        20.3 (strace -c), 3-4 µs less CPU per call (bench/RESULTS.md).
+        20.3 (strace -c), 4-6 µs less CPU per call with 16-32 in flight (bench/http_clients.py, bench/RESULTS.md).
         """
         from pyreqwest.exceptions import PyreqwestError
 
