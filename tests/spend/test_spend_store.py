@@ -171,6 +171,18 @@ async def test_nulls_and_falsy_values_round_trip_apart(database: Database) -> No
     assert stored[nulls.id] == dataclasses.replace(nulls, counter_scopes=[])
 
 
+def test_no_nullable_column_holds_integers() -> None:
+    # The SQLite writer sends a NULL as 0 to a text or numeric column (NULLIF(?, 0), storage/spend_sqlite.py): 0 is
+    # no value of those, but it would be one of an integer column, which then needs a sentinel of its own.
+    from sqlalchemy import Integer
+
+    from tollway.storage.schema import spend_logs
+
+    nullable = [spend_logs.columns[name] for name in LOG_COLUMNS if spend_logs.columns[name].nullable]
+    assert nullable  # the check below looks at something
+    assert [column.name for column in nullable if isinstance(column.type, Integer)] == []
+
+
 def test_log_values_are_in_column_order() -> None:
     values = {name: f"v-{name}" for name in LOG_COLUMNS if name not in {"ts", "cost"}}
     item = SpendEvent(ts=T0, cost=Decimal("1.5"), **values)  # type: ignore[arg-type]  # any value, to tell them apart
