@@ -196,9 +196,6 @@ class Client:
             if 200 <= answer.status < 300:
                 return answer
             raise call.adapter.map_error(answer, call.endpoint)
-        if getattr(transport, "enforces_total", False):
-            # The transport bounds the whole exchange itself (a timer in Rust for pyreqwest): no asyncio timer.
-            return await self._whole_answer(call, http, transport)
         try:
             async with asyncio.timeout(call.timeouts.total):
                 return await self._whole_answer(call, http, transport)

@@ -41,3 +41,13 @@ async def hang_up(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) ->
     """A handler: reads the request and closes without answering."""
     await read_request(reader)
     writer.close()
+
+
+async def trickle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """A handler: a 40-byte answer, one byte every 50 ms (2 s in all, each byte well within a read timeout)."""
+    await read_request(reader)
+    writer.write(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 40\r\n\r\n")
+    for _ in range(40):
+        writer.write(b" ")
+        await writer.drain()
+        await asyncio.sleep(0.05)

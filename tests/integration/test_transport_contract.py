@@ -9,7 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from loopback import free_port, hang_up, post, read_request, truncated
+from loopback import free_port, hang_up, post, read_request, trickle, truncated
 
 import tollway
 from tollway.http import HttpRequest
@@ -225,16 +225,8 @@ async def test_get_without_a_body_and_headers_as_sent(serve, make_transport) -> 
 
 async def test_total_timeout_bounds_a_trickling_answer(serve, make_transport) -> None:  # type: ignore[no-untyped-def]
     # Each byte arrives well within the read timeout, but the whole answer would take 2 s: the call's total (0.3 s)
-    # ends it, whether the client times it (aiohttp) or the transport does (pyreqwest, enforces_total).
-    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await read_request(reader)
-        writer.write(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 40\r\n\r\n")
-        for _ in range(40):
-            writer.write(b" ")
-            await writer.drain()
-            await asyncio.sleep(0.05)
-
-    url = await serve(handler)
+    # ends it, whether the client times it (aiohttp) or the transport does (pyreqwest's fetch).
+    url = await serve(trickle)
     client = tollway.Client(
         timeout=Timeouts(connect=1, read=1, total=0.3), environ={}, transport_factory=make_transport
     )

@@ -12,7 +12,7 @@ import gzip
 import time
 
 import pytest
-from loopback import Handler, free_port, hang_up, post, read_request, truncated
+from loopback import Handler, free_port, hang_up, post, read_request, trickle, truncated
 
 import tollway
 from tollway.transport import Timeouts
@@ -61,18 +61,10 @@ async def test_no_answer_and_no_connection(serve) -> None:  # type: ignore[no-un
 
 
 async def test_the_total_bounds_a_trickling_answer(serve) -> None:  # type: ignore[no-untyped-def]
-    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await read_request(reader)
-        writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: 40\r\n\r\n")
-        for _ in range(40):
-            writer.write(b" ")
-            await writer.drain()
-            await asyncio.sleep(0.05)
-
     transport = ReqwestTransport()
     started = time.monotonic()
     with pytest.raises(tollway.Timeout):
-        await transport.fetch(post(await serve(handler)), Timeouts(connect=1, read=1, total=0.3))
+        await transport.fetch(post(await serve(trickle)), Timeouts(connect=1, read=1, total=0.3))
     assert time.monotonic() - started < 1.5
     await transport.aclose()
 

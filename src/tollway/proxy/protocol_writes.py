@@ -86,7 +86,9 @@ class CoalescingCycle(RequestResponseCycle):
             await super().send(message)
             if not self.response_complete:
                 return
-            self.transport.flush()  # a 204 or an empty answer writes no body: its head goes now
+            # uvicorn writes a body of known length even when it is empty, which sends a held head with it; this
+            # keeps the head from being lost should a version ever skip that write.
+            self.transport.flush()
             return
         transport: CorkedTransport = self.transport
         transport.hold_next()

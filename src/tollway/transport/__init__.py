@@ -97,9 +97,8 @@ class TransportResponse(Protocol):
 class Transport(Protocol):
     """Sends requests. Implementations are bound to the event loop they are first used in.
 
-    ``timeouts.total``: a transport whose class sets ``enforces_total = True`` bounds ``send`` plus reading the body
-    by it (raising ``Timeout``); others ignore it, and the client times the exchange itself. The client passes no
-    total when it opens a stream.
+    ``timeouts.total``: ``send`` need not honour it. The client times an answer it reads through ``send`` itself,
+    and passes no total when it opens a stream.
 
     Optionally, ``fetch(request, timeouts) -> HttpResponse`` (``Fetch``): the whole answer of any status in one
     exchange, bounded by ``timeouts.total`` in the transport itself, with ``send``'s errors (a body cut short:

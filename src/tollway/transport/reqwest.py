@@ -140,9 +140,6 @@ class _Response:
 class ReqwestTransport:
     """Sends requests through pyreqwest clients created on first use in the running loop."""
 
-    # reqwest times a request's total (to the end of its body) in Rust, cheaper than an asyncio timer around it.
-    enforces_total = True
-
     def __init__(self) -> None:
         self._clients: dict[tuple[float | None, float | None], Client] = {}
 
