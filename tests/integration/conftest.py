@@ -1,10 +1,19 @@
-"""The ``serve`` fixture: asyncio servers on loopback, each with a handler, closed after the test."""
+"""The ``serve`` fixture: asyncio servers on loopback, each with a handler, closed after the test. Tests of a
+module that sets ``ON_BOTH_LOOPS`` run on asyncio's loop and on uvloop's (the one the gateway serves on)."""
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from typing import Any
 
 import pytest
+import uvloop
 from loopback import Handler
+
+
+def pytest_asyncio_loop_factories(config: pytest.Config, item: pytest.Item) -> Mapping[str, Callable[[], Any]]:
+    if getattr(getattr(item, "module", None), "ON_BOTH_LOOPS", False):
+        return {"asyncio": asyncio.new_event_loop, "uvloop": uvloop.new_event_loop}
+    return {"asyncio": asyncio.new_event_loop}
 
 
 @pytest.fixture

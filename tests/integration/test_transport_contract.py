@@ -15,12 +15,22 @@ import tollway
 from tollway.http import HttpRequest
 from tollway.transport import Timeouts, Transport
 from tollway.transport.aiohttp import AiohttpTransport
+from tollway.transport.h1 import H1Transport
 from tollway.transport.reqwest import ReqwestTransport
 
+# conftest.py runs every test here on both loops.
+ON_BOTH_LOOPS = True
 
-@pytest.fixture(params=["aiohttp", "reqwest"])
+TRANSPORTS: dict[str, Callable[[], Transport]] = {
+    "h1": H1Transport,
+    "aiohttp": AiohttpTransport,
+    "reqwest": ReqwestTransport,
+}
+
+
+@pytest.fixture(params=list(TRANSPORTS))
 def make_transport(request: pytest.FixtureRequest) -> Callable[[], Transport]:
-    return {"aiohttp": AiohttpTransport, "reqwest": ReqwestTransport}[request.param]
+    return TRANSPORTS[request.param]
 
 
 async def test_connection_refused(make_transport) -> None:  # type: ignore[no-untyped-def]
@@ -246,7 +256,7 @@ async def test_total_timeout_bounds_a_trickling_answer(serve, make_transport) ->
 CLIENTS_COME_AND_GO = """
 import asyncio, sys, threading
 import tollway
-from tollway.transport.reqwest import ReqwestTransport
+from tollway.transport.__MODULE__ import __NAME__
 
 async def handler(reader, writer):
     try:
@@ -269,8 +279,9 @@ server = asyncio.run_coroutine_threadsafe(asyncio.start_server(handler, "127.0.0
 base = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/v1"
 for round in range(4):
     # Each sync client runs its own event loop on a thread of its own and ends that thread on close().
-    client = tollway.Client(environ={"OPENAI_API_KEY": "k", "OPENAI_API_BASE": base}, num_retries=0)
-    assert client._transport_factory is ReqwestTransport, client._transport_factory
+    environ = {"OPENAI_API_KEY": "k", "OPENAI_API_BASE": base, "TOLLWAY_HTTP_CLIENT": "__CHOICE__"}
+    client = tollway.Client(environ=environ, num_retries=0)
+    assert client._transport_factory is __NAME__, client._transport_factory
     assert client.embedding("openai/text-embedding-3-small", "hi").to_dict()["data"][0]["embedding"] == [0.5]
     client.close()
     del client
@@ -278,15 +289,17 @@ print("four clients came and went")
 """
 
 
-def test_clients_on_loops_that_come_and_go() -> None:
+@pytest.mark.parametrize(
+    ("choice", "module", "name"), [("reqwest", "reqwest", "ReqwestTransport"), ("h1", "h1", "H1Transport")]
+)
+def test_clients_on_loops_that_come_and_go(choice: str, module: str, name: str) -> None:
     # pyreqwest imported on a thread that then ended crashed the process on the next client (SIGSEGV): the SDK's
     # sync API does exactly that. A subprocess, so that a crash fails this test rather than the whole run.
     import subprocess
     import sys
 
-    done = subprocess.run(
-        [sys.executable, "-c", CLIENTS_COME_AND_GO], capture_output=True, text=True, timeout=60, check=False
-    )
+    script = CLIENTS_COME_AND_GO.replace("__CHOICE__", choice).replace("__MODULE__", module).replace("__NAME__", name)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=False)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "four clients came and went" in done.stdout
 
@@ -343,9 +356,10 @@ def test_pyreqwest_is_not_first_imported_off_the_main_thread() -> None:
         "import threading, sys\n"
         "from tollway.transport import default_transport\n"
         "seen = []\n"
-        "t = threading.Thread(target=lambda: seen.append(default_transport({}).__name__)); t.start(); t.join()\n"
+        "env = {'TOLLWAY_HTTP_CLIENT': 'reqwest'}\n"
+        "t = threading.Thread(target=lambda: seen.append(default_transport(env).__name__)); t.start(); t.join()\n"
         "seen.append('pyreqwest.client' in sys.modules)\n"
-        "seen.append(default_transport({}).__name__)\n"
+        "seen.append(default_transport(env).__name__)\n"
         "print(seen)\n"
     )
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=False)
@@ -472,7 +486,8 @@ async def test_tls_is_verified_and_ssl_cert_file_is_honoured(make_transport, tls
         await transport.aclose()
         # The trusted half in a fresh interpreter: aiohttp reads the CA store once, when it is imported.
         name = make_transport().__class__.__name__
-        script = TLS_CLIENT.format(module="aiohttp" if name == "AiohttpTransport" else "reqwest", name=name, url=url)
+        module = {"AiohttpTransport": "aiohttp", "ReqwestTransport": "reqwest", "H1Transport": "h1"}[name]
+        script = TLS_CLIENT.format(module=module, name=name, url=url)
         child = await asyncio.create_subprocess_exec(
             sys.executable,
             "-c",

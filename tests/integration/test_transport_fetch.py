@@ -1,4 +1,4 @@
-"""``fetch``, the whole-answer path of transports that have one (pyreqwest's), over real sockets.
+"""``fetch``, the whole-answer path of transports that have one (h1's and pyreqwest's), over real sockets.
 
 The client takes every non-streamed answer through ``fetch`` when its transport has it, so it keeps ``send`` plus
 ``read``'s contract (tests/integration/test_transport_contract.py): statuses returned not raised, typed errors with
@@ -16,7 +16,13 @@ from loopback import Handler, free_port, hang_up, post, read_request, trickle, t
 
 import tollway
 from tollway.transport import Timeouts
+from tollway.transport.h1 import H1Transport
 from tollway.transport.reqwest import ReqwestTransport
+
+
+@pytest.fixture(params=["h1", "reqwest"])
+def make_transport(request: pytest.FixtureRequest) -> type[H1Transport] | type[ReqwestTransport]:
+    return {"h1": H1Transport, "reqwest": ReqwestTransport}[request.param]
 
 
 def answering(raw: bytes) -> Handler:
@@ -32,8 +38,8 @@ def answering(raw: bytes) -> Handler:
     return handler
 
 
-async def test_the_whole_answer_of_any_status(serve) -> None:  # type: ignore[no-untyped-def]
-    transport = ReqwestTransport()
+async def test_the_whole_answer_of_any_status(serve, make_transport) -> None:  # type: ignore[no-untyped-def]
+    transport = make_transport()
     ok = await transport.fetch(
         post(await serve(answering(b"HTTP/1.1 200 OK\r\nx-one: 1\r\ncontent-length: 2\r\n\r\n{}"))), Timeouts()
     )
@@ -44,15 +50,15 @@ async def test_the_whole_answer_of_any_status(serve) -> None:  # type: ignore[no
     await transport.aclose()
 
 
-async def test_a_truncated_body_is_an_incomplete_answer(serve) -> None:  # type: ignore[no-untyped-def]
-    transport = ReqwestTransport()
+async def test_a_truncated_body_is_an_incomplete_answer(serve, make_transport) -> None:  # type: ignore[no-untyped-def]
+    transport = make_transport()
     with pytest.raises(tollway.APIConnectionError, match="before the answer was complete"):
         await transport.fetch(post(await serve(truncated)), Timeouts())
     await transport.aclose()
 
 
-async def test_no_answer_and_no_connection(serve) -> None:  # type: ignore[no-untyped-def]
-    transport = ReqwestTransport()
+async def test_no_answer_and_no_connection(serve, make_transport) -> None:  # type: ignore[no-untyped-def]
+    transport = make_transport()
     with pytest.raises(tollway.APIConnectionError, match="closed the connection without answering"):
         await transport.fetch(post(await serve(hang_up)), Timeouts())
     with pytest.raises(tollway.APIConnectionError, match=r"cannot connect to 127\.0\.0\.1"):
@@ -60,8 +66,8 @@ async def test_no_answer_and_no_connection(serve) -> None:  # type: ignore[no-un
     await transport.aclose()
 
 
-async def test_the_total_bounds_a_trickling_answer(serve) -> None:  # type: ignore[no-untyped-def]
-    transport = ReqwestTransport()
+async def test_the_total_bounds_a_trickling_answer(serve, make_transport) -> None:  # type: ignore[no-untyped-def]
+    transport = make_transport()
     started = time.monotonic()
     with pytest.raises(tollway.Timeout):
         await transport.fetch(post(await serve(trickle)), Timeouts(connect=1, read=1, total=0.3))
@@ -69,7 +75,7 @@ async def test_the_total_bounds_a_trickling_answer(serve) -> None:  # type: igno
     await transport.aclose()
 
 
-async def test_redirects_answered_bodies_unpacked_connections_reused(serve) -> None:  # type: ignore[no-untyped-def]
+async def test_redirects_answered_bodies_unpacked_connections_reused(serve, make_transport) -> None:  # type: ignore[no-untyped-def]
     connections = 0
     packed = gzip.compress(b'{"answer": "unpacked"}')
 
@@ -80,7 +86,7 @@ async def test_redirects_answered_bodies_unpacked_connections_reused(serve) -> N
             b"HTTP/1.1 200 OK\r\ncontent-encoding: gzip\r\ncontent-length: %d\r\n\r\n%s" % (len(packed), packed)
         )(reader, writer)
 
-    transport = ReqwestTransport()
+    transport = make_transport()
     url = await serve(handler)
     for _ in range(5):
         assert (await transport.fetch(post(url), Timeouts())).body == b'{"answer": "unpacked"}'

@@ -103,8 +103,9 @@ def test_banner_prints_the_docs_url() -> None:
 
 def test_banner_names_the_upstream_http_client(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("TOLLWAY_HTTP_CLIENT", raising=False)
-    assert upstream_client(GatewayConfig()).startswith("pyreqwest")
-    assert upstream_client(GatewayConfig(environment={"TOLLWAY_HTTP_CLIENT": "aiohttp"})) == "aiohttp"
+    assert upstream_client(GatewayConfig()).startswith("h1 (TOLLWAY_HTTP_CLIENT=")
+    assert upstream_client(GatewayConfig(environment={"TOLLWAY_HTTP_CLIENT": "aiohttp"})).startswith("aiohttp (")
+    assert upstream_client(GatewayConfig(environment={"TOLLWAY_HTTP_CLIENT": "reqwest"})).startswith("pyreqwest (")
     text = banner("0.0.0.0", 4000, GatewaySettings(master_key=KEY), "aiohttp")
     assert "upstream HTTP client: aiohttp" in text
     assert "upstream HTTP client" not in banner("0.0.0.0", 4000, GatewaySettings(master_key=KEY))

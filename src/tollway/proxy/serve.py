@@ -141,11 +141,10 @@ def upstream_client(config: GatewayConfig) -> str:
     """The HTTP client the gateway's upstream calls go through, as the app will choose it (see
     ``tollway.transport.default_transport``): the first thing to know when upstream calls misbehave."""
     from tollway.transport import HTTP_CLIENT_ENV, default_transport
-    from tollway.transport.reqwest import ReqwestTransport
 
-    if default_transport(config.environ()) is ReqwestTransport:
-        return f"pyreqwest ({HTTP_CLIENT_ENV}=aiohttp switches to aiohttp)"
-    return "aiohttp"
+    name = {"H1Transport": "h1", "ReqwestTransport": "pyreqwest", "AiohttpTransport": "aiohttp"}
+    chosen = name.get(getattr(default_transport(config.environ()), "__name__", ""), "custom")
+    return f"{chosen} ({HTTP_CLIENT_ENV}=h1|reqwest|aiohttp chooses)"
 
 
 def banner(host: str, port: int, settings: GatewaySettings, client: str | None = None) -> str:

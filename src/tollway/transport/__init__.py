@@ -1,9 +1,10 @@
 """The transport seam: send one ``HttpRequest``, get status, headers and a byte stream back.
 
-A transport has one method, ``send``. Two ship, behind one contract (tests/integration/test_transport_contract.py):
-pyreqwest's (``tollway.transport.reqwest``, the default: a third less CPU per call than aiohttp's) and aiohttp's
-(``tollway.transport.aiohttp``, used where pyreqwest has no wheel, or chosen with ``TOLLWAY_HTTP_CLIENT=aiohttp``).
-Tests and the mock provider plug in their own. Transports raise only ``APIConnectionError`` / ``Timeout`` (the
+A transport has one method, ``send``. Three ship, behind one contract (tests/integration/test_transport_contract.py):
+tollway's own HTTP/1.1 client on the event loop (``tollway.transport.h1``, the default: the least CPU per
+proxied call, bench/RESULTS.md), pyreqwest's (``tollway.transport.reqwest``, ``TOLLWAY_HTTP_CLIENT=reqwest``)
+and aiohttp's (``tollway.transport.aiohttp``, ``TOLLWAY_HTTP_CLIENT=aiohttp``). Tests and the mock provider plug
+in their own. Transports raise only ``APIConnectionError`` / ``Timeout`` (the
 client maps statuses through the adapter).
 """
 
@@ -18,10 +19,20 @@ from typing import Protocol
 from tollway.errors import BadRequestError
 from tollway.http import HttpRequest, HttpResponse
 
-__all__ = ["HTTP_CLIENT_ENV", "Fetch", "Timeouts", "Transport", "TransportResponse", "default_transport", "http_client"]
+__all__ = [
+    "HTTP_CLIENTS",
+    "HTTP_CLIENT_ENV",
+    "Fetch",
+    "Timeouts",
+    "Transport",
+    "TransportResponse",
+    "default_transport",
+    "http_client",
+]
 
-# Environment variable choosing the upstream HTTP client: "reqwest" (default when installed) or "aiohttp".
+# Environment variable choosing the upstream HTTP client: "h1" (the default), "reqwest" or "aiohttp".
 HTTP_CLIENT_ENV = "TOLLWAY_HTTP_CLIENT"
+HTTP_CLIENTS = ("h1", "reqwest", "aiohttp")
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,7 +114,8 @@ class Transport(Protocol):
     Optionally, ``fetch(request, timeouts) -> HttpResponse`` (``Fetch``): the whole answer of any status in one
     exchange, bounded by ``timeouts.total`` in the transport itself, with ``send``'s errors (a body cut short:
     "closed the connection before the answer was complete"). The client takes non-streamed answers through it when
-    a transport has it (pyreqwest's, where it saves a wait on the runtime thread per call).
+    a transport has it (h1's, which then keeps the body in one piece; pyreqwest's, where it saves a wait on the
+    runtime thread per call).
     """
 
     async def send(self, request: HttpRequest, timeouts: Timeouts) -> TransportResponse:
@@ -120,17 +132,23 @@ Fetch = Callable[[HttpRequest, Timeouts], Awaitable[HttpResponse]]
 
 def http_client(environ: Mapping[str, str]) -> str:
     """The HTTP client ``environ`` asks for; ValueError for an unknown name (``tollway serve`` checks at start)."""
-    choice = (environ.get(HTTP_CLIENT_ENV) or "reqwest").strip().lower()
-    if choice not in ("reqwest", "aiohttp"):
-        raise ValueError(f"{HTTP_CLIENT_ENV} must be 'reqwest' or 'aiohttp', not {choice!r}")
+    choice = (environ.get(HTTP_CLIENT_ENV) or "h1").strip().lower()
+    if choice not in HTTP_CLIENTS:
+        raise ValueError(f"{HTTP_CLIENT_ENV} must be one of {', '.join(HTTP_CLIENTS)}, not {choice!r}")
     return choice
 
 
 def default_transport(environ: Mapping[str, str]) -> Callable[[], Transport]:
-    """The transport class ``environ[TOLLWAY_HTTP_CLIENT]`` names: pyreqwest's unless "aiohttp", or unless pyreqwest
-    cannot be used from here (not installed, or first needed on a thread other than the main one: see
-    ``tollway.transport.reqwest.available``). Decided when a client is built, in the caller's thread."""
-    if http_client(environ) == "reqwest":
+    """The transport class ``environ[TOLLWAY_HTTP_CLIENT]`` names: h1's by default; pyreqwest's for "reqwest" unless
+    it cannot be used from here (not installed, or first needed on a thread other than the main one: see
+    ``tollway.transport.reqwest.available``), aiohttp's then and for "aiohttp". Decided when a client is built, in
+    the caller's thread."""
+    choice = http_client(environ)
+    if choice == "h1":
+        from tollway.transport.h1 import H1Transport
+
+        return H1Transport
+    if choice == "reqwest":
         from tollway.transport.reqwest import ReqwestTransport, available
 
         if available():
