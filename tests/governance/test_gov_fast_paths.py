@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
@@ -13,14 +14,20 @@ from tollway.pricing.cost import Price, PriceTier, compute_cost
 from tollway.proxy.estimate import _total
 
 
-def test_event_ids_are_unique_uuid4_hex() -> None:
+def test_event_ids_are_unique_time_ordered_uuid7_hex() -> None:
+    before = time.time_ns() // 1_000_000
     ids = [new_event_id() for _ in range(20_000)]
+    after = time.time_ns() // 1_000_000
     assert len(set(ids)) == len(ids)
     for value in ids[:200]:
         parsed = uuid.UUID(hex=value)
         assert parsed.hex == value
-        assert parsed.version == 4
+        assert parsed.version == 7
         assert parsed.variant == uuid.RFC_4122
+        assert before <= parsed.int >> 80 <= after
+    # Ordered by time (ms), so spend rows are added at the end of their primary key's index.
+    stamps = [int(value[:12], 16) for value in ids]
+    assert stamps == sorted(stamps)
 
 
 @pytest.mark.parametrize(
