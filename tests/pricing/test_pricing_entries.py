@@ -109,3 +109,67 @@ def test_a_failed_child_is_reported_and_the_lookup_done_here(
     assert price is not None
     assert price.input == Decimal("0.15") / 1_000_000
     assert "price lookup in a child process failed" in capsys.readouterr().err
+
+
+def test_prefetch_looks_models_up_in_one_child_ahead_of_their_first_use(monkeypatch: pytest.MonkeyPatch) -> None:
+    children: list[list[tuple[str, str]]] = []
+    real = prices_module.lookup_in_child
+
+    def counted(models: list[tuple[str, str]]) -> list[ModelEntry | None] | None:
+        children.append(list(models))
+        return real(models)
+
+    monkeypatch.setattr(prices_module, "lookup_in_child", counted)
+    models = [("openai", "gpt-4o-mini"), ("anthropic", "claude-sonnet-4-5"), ("openai", "no-such-model-xyz")]
+    assert prices_module.prefetch(models) == 0  # lookups in this process (the default): nothing to do ahead
+    assert children == []
+    monkeypatch.setenv(prices_module.LOOKUP_ENV, "subprocess")
+    assert prices_module.prefetch([*models, models[0], ("mock", "demo")]) == 3  # once each; mock has no data
+    assert children == [models]
+    for provider, model in models:
+        found = prices_module.lookup(provider, model)
+        here = prices_module.find_entry(provider, model)
+        assert (found is None, found and found.to_json()) == (here is None, here and here.to_json())
+    assert len(children) == 1  # the first requests found them: no child of their own
+    prices_module.clear_caches()
+    assert prices_module._prefetched().answers == {}
+
+
+def test_prefetch_keeps_to_the_child_lookups_left(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(prices_module.LOOKUP_ENV, "subprocess")
+    monkeypatch.setattr(prices_module, "CHILD_LOOKUPS", 2)
+    asked: list[list[tuple[str, str]]] = []
+    monkeypatch.setattr(prices_module, "lookup_in_child", lambda models: asked.append(list(models)))  # fails
+    assert prices_module.lookup("openai", "gpt-4o") is not None  # one child (failed: looked up here)
+    assert prices_module.prefetch([("openai", "gpt-4o-mini"), ("openai", "o3")]) == 0  # the failed child
+    assert asked == [[("openai", "gpt-4o")], [("openai", "gpt-4o-mini")]]  # one left of the two
+    assert prices_module.lookup("openai", "gpt-4o-mini") is not None  # looked up here after the failed child
+    assert prices_module._prefetched().pending == set()
+
+
+def test_a_lookup_during_a_prefetch_waits_for_its_child(monkeypatch: pytest.MonkeyPatch) -> None:
+    import threading
+
+    monkeypatch.setenv(prices_module.LOOKUP_ENV, "subprocess")
+    started, release = threading.Event(), threading.Event()
+    children: list[list[tuple[str, str]]] = []
+    real = prices_module.lookup_in_child
+
+    def slow(models: list[tuple[str, str]]) -> list[ModelEntry | None] | None:
+        children.append(list(models))
+        started.set()
+        release.wait(10)
+        return real(models)
+
+    monkeypatch.setattr(prices_module, "lookup_in_child", slow)
+    worker = threading.Thread(target=prices_module.prefetch, args=([("openai", "gpt-4o-mini")],))
+    worker.start()
+    assert started.wait(10)
+    threading.Timer(0.2, release.set).start()
+    entry = prices_module.lookup("openai", "gpt-4o-mini")  # while the child runs: waits for its answer
+    worker.join(10)
+    here = prices_module.find_entry("openai", "gpt-4o-mini")
+    assert entry is not None
+    assert here is not None
+    assert entry.to_json() == here.to_json()
+    assert children == [[("openai", "gpt-4o-mini")]]  # one child, not one more for the lookup

@@ -117,20 +117,24 @@ def test_state_file_round_trip() -> None:
         os.unlink(path)
 
 
-def test_serve_keeps_pyreqwests_allocator_from_committing_huge_pages(monkeypatch: pytest.MonkeyPatch) -> None:
-    # MIMALLOC_ARENA_EAGER_COMMIT=0 before the upstream client loads: 6-7 MB less per worker (bench/RESULTS.md);
-    # a value the operator set is kept.
+def test_serve_sets_its_environment_defaults_unless_the_operator_did(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Prices looked up in child processes (genai-prices out of the workers, ~13 MB) and
+    # MIMALLOC_ARENA_EAGER_COMMIT=0 before the upstream client loads (6-7 MB with pyreqwest): bench/RESULTS.md.
+    # A value the operator set is kept.
     import uvicorn
 
-    from tollway.proxy.serve import MIMALLOC_EAGER_COMMIT_ENV, serve
+    from tollway.proxy.serve import SERVE_ENV_DEFAULTS, serve
 
-    seen: list[str | None] = []
-    monkeypatch.setattr(uvicorn, "run", lambda *args, **kwargs: seen.append(os.environ.get(MIMALLOC_EAGER_COMMIT_ENV)))
-    monkeypatch.setenv(MIMALLOC_EAGER_COMMIT_ENV, "placeholder")  # so that the test's end restores the original
-    monkeypatch.delenv(MIMALLOC_EAGER_COMMIT_ENV)
+    names = list(SERVE_ENV_DEFAULTS)
+    seen: list[list[str | None]] = []
+    monkeypatch.setattr(uvicorn, "run", lambda *args, **kwargs: seen.append([os.environ.get(n) for n in names]))
+    for name in names:
+        monkeypatch.setenv(name, "placeholder")  # so that the test's end restores the original
+        monkeypatch.delenv(name)
     models = ({"model_name": "mock/*", "litellm_params": {"model": "mock/*"}},)
     config = GatewayConfig(model_list=models, master_key="sk-serve-env-master-key-0123456789")
     serve(config, port=free_port())
-    monkeypatch.setenv(MIMALLOC_EAGER_COMMIT_ENV, "1")
+    for name in names:
+        monkeypatch.setenv(name, "mine")
     serve(config, port=free_port())
-    assert seen == ["0", "1"]
+    assert seen == [["subprocess", "0"], ["mine", "mine"]]

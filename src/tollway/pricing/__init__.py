@@ -37,6 +37,7 @@ __all__ = [
     "parse_overrides",
     "price_for",
     "price_usage",
+    "priced_as",
     "quantize",
     "supports_function_calling",
     "supports_reasoning",
@@ -72,13 +73,18 @@ def price_for(
         context = _BATCH_CONTEXT
     elif service_tier:
         context = {"service_tier": service_tier}
-    base_provider, base_model = provider, model
-    if override is not None and override.base_model:
-        base_provider, base_model = _base_model(provider, override.base_model)
+    base_provider, base_model = priced_as(provider, model, override)
     price = resolve_price(base_provider, base_model, at=at, context=context)
     if override is None:
         return price
     return _merged(price, override, batch=batch)
+
+
+def priced_as(provider: str, model: str, override: PriceOverride | None) -> tuple[str, str]:
+    """The provider and model whose data prices a deployment (its override's ``base_model``, else itself)."""
+    if override is not None and override.base_model:
+        return _base_model(provider, override.base_model)
+    return provider, model
 
 
 def _base_model(provider: str, base_model: str) -> tuple[str, str]:

@@ -22,13 +22,14 @@ measured), the first ``CHILD_LOOKUPS`` models a process prices are looked up by 
 (``python -m tollway.pricing.lookup_child``, ~0.3 s each, once per model), whose answer is the same entries as JSON.
 Later models are looked up in the process itself, so a stream of new names (a wildcard deployment) costs at most
 that many child processes. A child that fails is reported on stderr and the lookup is done in the process. The
-asking thread waits for the child: in a gateway worker that is the event loop, so the first request for each of
-those models holds the worker's other requests for that long. That, and the latency of those first requests, is why
-it is a setting rather than the default.
+asking thread waits for the child, so ``prefetch`` looks a list of models up in one child ahead of their first
+use, from a thread of its own: ``tollway serve``, where this lookup is the default, prefetches every configured
+deployment's model at start, and only a model first met later (a wildcard deployment's) holds the event loop.
 
 Caches (the module's only state, all ``functools`` caches, cleared together by ``clear_caches``):
 ``_snapshot`` (the data: a refreshed file from ``tollway prices update`` when present, else the bundled data),
-``lookup`` (provider/model → matched entry, 4,096 entries) and ``_converted`` (entry/period/variants → Price).
+``lookup`` (provider/model → matched entry, 4,096 entries), ``_converted`` (entry/period/variants → Price) and
+``_prefetched`` (the answers of the children ``prefetch`` ran).
 """
 
 from __future__ import annotations
@@ -37,7 +38,8 @@ import functools
 import os
 import subprocess
 import sys
-from collections.abc import Mapping, Sequence
+import threading
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -61,6 +63,7 @@ __all__ = [
     "find_entry",
     "lookup",
     "lookup_in_child",
+    "prefetch",
     "resolve_price",
     "snapshot",
 ]
@@ -116,6 +119,12 @@ def lookup(provider: str, model: str) -> ModelEntry | None:
     process for the process's first ``CHILD_LOOKUPS`` models when ``TOLLWAY_PRICE_LOOKUP=subprocess``."""
     if not genai_provider_ids(provider, model):
         return None
+    ahead = _prefetched()
+    if ahead.pending or ahead.answers:
+        with ahead.changed:  # a child looking it up already (a request just after start): wait for its answer
+            ahead.changed.wait_for(lambda: (provider, model) not in ahead.pending, timeout=_CHILD_TIMEOUT_S)
+            if (provider, model) in ahead.answers:
+                return ahead.answers[(provider, model)]
     if _in_child():
         found = lookup_in_child([(provider, model)])
         if found is not None:
@@ -138,6 +147,53 @@ def find_entry(provider: str, model: str) -> ModelEntry | None:
             own = any(info is m for m in found_provider.models)
             return from_model_info(found_provider.id, info, source, own=own)
     return None
+
+
+def prefetch(models: Iterable[tuple[str, str]]) -> int:
+    """Look ``models`` (tollway provider and model names) up ahead of their first use, in one child process, when
+    lookups are made in children (``TOLLWAY_PRICE_LOOKUP=subprocess``) and room for them is left among the first
+    ``CHILD_LOOKUPS``; the number looked up. Blocking (~0.3 s): call it from a thread other than the event loop's.
+    A ``lookup`` of one of them meanwhile waits for this child's answer rather than starting a child of its own.
+    """
+    if not _in_child():
+        return 0
+    room = CHILD_LOOKUPS - lookup.cache_info().currsize
+    wanted = [(provider, model) for provider, model in dict.fromkeys(models) if genai_provider_ids(provider, model)]
+    todo = wanted[:room]
+    if not todo:
+        return 0
+    ahead = _prefetched()
+    with ahead.changed:
+        ahead.pending.update(todo)
+    found = None
+    try:
+        found = lookup_in_child(todo)
+    finally:
+        with ahead.changed:
+            if found is not None:
+                ahead.answers.update(zip(todo, found, strict=True))
+            ahead.pending.difference_update(todo)
+            ahead.changed.notify_all()
+    if found is None:
+        return 0
+    for provider, model in todo:
+        lookup(provider, model)  # into lookup's cache (unless a request put it there first)
+    return len(todo)
+
+
+class _Ahead:
+    """The models a prefetching child is looking up, and its answers (kept: at most ``CHILD_LOOKUPS``)."""
+
+    def __init__(self) -> None:
+        self.pending: set[tuple[str, str]] = set()
+        self.answers: dict[tuple[str, str], ModelEntry | None] = {}
+        self.changed = threading.Condition()
+
+
+@functools.cache
+def _prefetched() -> _Ahead:
+    """The one ``_Ahead`` of this process (held by this cache, as the module's other state)."""
+    return _Ahead()
 
 
 def _in_child() -> bool:
@@ -172,6 +228,7 @@ def clear_caches() -> None:
     """Forget the loaded data and every resolved price (after ``tollway prices update``)."""
     _converted.cache_clear()
     lookup.cache_clear()
+    _prefetched().answers.clear()
     snapshot.cache_clear()
 
 

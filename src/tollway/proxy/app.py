@@ -6,6 +6,7 @@ the handler objects, so several apps (tests, workers) can live in one process.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import functools
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
@@ -245,6 +246,11 @@ def _lifespan(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        # The configured models' prices, looked up in one child process while the gateway starts to serve, when
+        # lookups are made in children (the default of ``tollway serve``): see tollway.pricing.prices.
+        from tollway.pricing.prices import prefetch
+
+        prefetching = asyncio.ensure_future(asyncio.to_thread(prefetch, gate.priced_models()))
         governance = await open_governance(governance_settings) if governance_settings is not None else None
         gate.governance = governance
         auth.attach(governance)
@@ -255,6 +261,7 @@ def _lifespan(
         try:
             yield
         finally:
+            await prefetching  # a thread cannot be cancelled; it ends with its child (20 s at most)
             await billing_export.aclose()
             await alerting.aclose()
             gate.governance = None

@@ -15,7 +15,7 @@ from decimal import Decimal
 from typing import Any
 
 from tollway.calls import split_params
-from tollway.pricing import price_for
+from tollway.pricing import price_for, priced_as
 from tollway.pricing.cost import Price, compute_cost
 from tollway.pricing.overrides import PriceOverride, parse_overrides
 from tollway.registry import resolve_model
@@ -57,6 +57,10 @@ class CostEstimator:
             if total is not None and total > worst:
                 worst = total
         return worst
+
+    def priced_models(self) -> list[tuple[str, str]]:
+        """The (provider, model) whose price data prices each deployment, for ``pricing.prices.prefetch``."""
+        return [priced_as(*target) for targets in self._targets.values() for target in targets]
 
     def _prices_of(self, group: str) -> list[Price]:
         """The priced deployments' prices for ``group``, resolved once an hour (not on every request)."""

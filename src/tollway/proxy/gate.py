@@ -64,6 +64,10 @@ class Gate:
         self._estimator = estimator
         self.governance: Governance | None = None
 
+    def priced_models(self) -> list[tuple[str, str]]:
+        """The (provider, model) of every deployment's price data (to look up ahead of the first request)."""
+        return self._estimator.priced_models()
+
     async def open(
         self, request: Request, request_id: str, model: str, body: Mapping[str, Any], *, call_type: str
     ) -> Call:

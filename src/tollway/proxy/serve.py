@@ -11,9 +11,13 @@ The store is migrated once, before the app is built or any worker starts, and on
 child process, ``tollway.storage.migrate.prepare``): each worker's own start-up check then finds it current with
 one query and never imports Alembic, which would stay in the worker's memory (9-11 MB) for its whole life.
 
-pyreqwest's Rust side allocates with mimalloc, which by default commits its arenas eagerly in 2 MiB huge pages:
-``serve`` sets ``MIMALLOC_ARENA_EAGER_COMMIT=0`` (unless the environment sets it) before the upstream client is
-loaded, for 6-7 MB less resident memory per worker at the same requests/s (bench/RESULTS.md, bench/gateway_rss.py).
+Two environment defaults, each kept when the environment sets it, are inherited by the workers:
+
+- ``TOLLWAY_PRICE_LOOKUP=subprocess``: a worker looks prices up in a short-lived child process, so genai-prices
+  (with pydantic, ~13 MB) never stays in its memory; the configured models' prices are looked up in one child at
+  start (``tollway.pricing.prices``). ``TOLLWAY_PRICE_LOOKUP=process`` keeps the lookup in the worker.
+- ``MIMALLOC_ARENA_EAGER_COMMIT=0``: pyreqwest's Rust side (``TOLLWAY_HTTP_CLIENT=reqwest``) allocates with
+  mimalloc, which by default commits its arenas eagerly in 2 MiB huge pages: 6-7 MB less per worker without.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ from tollway.proxy.gateway_config import GatewayConfig
 from tollway.proxy.settings import GatewaySettings, StartupError
 
 __all__ = [
+    "SERVE_ENV_DEFAULTS",
     "STATE_ENV",
     "banner",
     "load_state",
@@ -45,13 +50,16 @@ __all__ = [
 
 STATE_ENV = "TOLLWAY_GATEWAY_STATE"
 MIMALLOC_EAGER_COMMIT_ENV = "MIMALLOC_ARENA_EAGER_COMMIT"
+# Environment defaults of ``tollway serve`` (see the module docstring).
+SERVE_ENV_DEFAULTS = {"TOLLWAY_PRICE_LOOKUP": "subprocess", MIMALLOC_EAGER_COMMIT_ENV: "0"}
 
 
 def serve(
     config: GatewayConfig, host: str = "127.0.0.1", port: int = 4000, workers: int = 1, *, dev: bool = False
 ) -> None:
     """Serve until interrupted. Raises ``StartupError`` before binding when the master key is missing or weak."""
-    os.environ.setdefault(MIMALLOC_EAGER_COMMIT_ENV, "0")  # before pyreqwest loads; inherited by workers
+    for name, value in SERVE_ENV_DEFAULTS.items():  # before anything loads; inherited by workers
+        os.environ.setdefault(name, value)
     import uvicorn
 
     from tollway.proxy.protocol import protocol_class
