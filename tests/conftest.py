@@ -12,7 +12,7 @@ import pytest
 
 # Store fixtures (database_url over SQLite and PostgreSQL, a migrated database) and Redis fixtures (redis_url,
 # redis_prefix): tests/dbfixtures.py and tests/redisfixtures.py.
-pytest_plugins = ["dbfixtures", "redisfixtures"]
+pytest_plugins = ["dbfixtures", "pricefixtures", "redisfixtures"]
 
 # Prefixes of variables through which an SDK or a credential chain could reach a real account.
 CLOUD_PREFIXES = ("AWS_", "GOOGLE_", "AZURE_", "VERTEXAI_", "OPENAI_", "ANTHROPIC_", "GEMINI_", "OLLAMA_")

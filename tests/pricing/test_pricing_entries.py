@@ -111,15 +111,10 @@ def test_a_failed_child_is_reported_and_the_lookup_done_here(
     assert "price lookup in a child process failed" in capsys.readouterr().err
 
 
-def test_prefetch_looks_models_up_in_one_child_ahead_of_their_first_use(monkeypatch: pytest.MonkeyPatch) -> None:
-    children: list[list[tuple[str, str]]] = []
-    real = prices_module.lookup_in_child
-
-    def counted(models: list[tuple[str, str]]) -> list[ModelEntry | None] | None:
-        children.append(list(models))
-        return real(models)
-
-    monkeypatch.setattr(prices_module, "lookup_in_child", counted)
+def test_prefetch_looks_models_up_in_one_child_ahead_of_their_first_use(
+    monkeypatch: pytest.MonkeyPatch, price_children: list[list[tuple[str, str]]]
+) -> None:
+    children = price_children
     models = [("openai", "gpt-4o-mini"), ("anthropic", "claude-sonnet-4-5"), ("openai", "no-such-model-xyz")]
     assert prices_module.prefetch(models) == 0  # lookups in this process (the default): nothing to do ahead
     assert children == []

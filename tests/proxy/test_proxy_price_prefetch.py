@@ -10,7 +10,6 @@ import pytest
 
 from tollway.pricing import price_for
 from tollway.pricing import prices as prices_module
-from tollway.pricing.entries import ModelEntry
 from tollway.proxy.app import create_app
 from tollway.proxy.gateway_config import GatewayConfig
 
@@ -33,20 +32,13 @@ def fresh_prices(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[No
 
 @pytest.mark.parametrize("lookup", ["subprocess", None])
 async def test_configured_models_are_priced_in_one_child_at_start(
-    lookup: str | None, monkeypatch: pytest.MonkeyPatch
+    lookup: str | None, monkeypatch: pytest.MonkeyPatch, price_children: list[list[tuple[str, str]]]
 ) -> None:
     if lookup is None:
         monkeypatch.delenv(prices_module.LOOKUP_ENV, raising=False)
     else:
         monkeypatch.setenv(prices_module.LOOKUP_ENV, lookup)
-    children: list[list[tuple[str, str]]] = []
-    real = prices_module.lookup_in_child
-
-    def counted(models: list[tuple[str, str]]) -> list[ModelEntry | None] | None:
-        children.append(list(models))
-        return real(models)
-
-    monkeypatch.setattr(prices_module, "lookup_in_child", counted)
+    children = price_children
     app = create_app(GatewayConfig(model_list=MODELS, master_key="sk-test-master-key-0123456789"), environ={})
     async with app.router.lifespan_context(app):
         pass  # the lifespan's end waits for the prefetch
