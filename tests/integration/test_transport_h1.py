@@ -208,6 +208,23 @@ async def test_an_idle_connection_the_server_talks_on_is_dropped(serve) -> None:
     await transport.aclose()
 
 
+async def test_bytes_after_a_streamed_answer_do_not_reach_it(serve) -> None:  # type: ignore[no-untyped-def]
+    connections: list[int] = []
+    answer = b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n4\r\nmine\r\n0\r\n\r\n"
+    extra = b"HTTP/1.1 200 OK\r\ncontent-length: 6\r\n\r\nforged"
+    transport = H1Transport()
+    url = await serve(answering(answer + extra, connections=connections))
+    for _ in range(2):
+        response = await transport.send(post(url), Timeouts())
+        assert await response.read() == b"mine"
+        await response.aclose()
+    assert len(connections) == 2  # the spoiled connection was not reused
+    upgrade = b"HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: upgrade\r\n\r\n"
+    with pytest.raises(tollway.APIConnectionError, match="not valid HTTP"):
+        await transport.fetch(post(await serve(answering(upgrade))), Timeouts(total=2))
+    await transport.aclose()
+
+
 async def test_a_slow_reader_stops_the_upstream_and_loses_nothing(serve) -> None:  # type: ignore[no-untyped-def]
     piece, pieces = b"y" * 65536, 512  # 32 MiB: the kernel's loopback buffers take several MiB of it
     sent = 0
@@ -332,3 +349,41 @@ async def test_head_requests_and_a_closed_transport(serve) -> None:  # type: ign
     await transport.aclose()
     with pytest.raises(tollway.APIConnectionError, match="transport is closed"):
         await transport.fetch(post(url), Timeouts())
+
+
+async def test_a_connection_handed_to_a_caller_cancelled_meanwhile_goes_to_the_next(serve, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setattr(h1, "_MAX_CONNECTIONS", 1)
+    connections: list[int] = []
+    transport = H1Transport()
+    url = await serve(answering(OK, connections=connections))
+    origin = transport._origin(url)
+    held = await transport._connection(origin, Timeouts())  # the one connection allowed, taken
+    waiting = asyncio.ensure_future(transport._connection(origin, Timeouts()))
+    await asyncio.sleep(0.01)  # waits for a connection to be freed
+    held.idle_since = asyncio.get_running_loop().time()  # as an answer's end sets it
+    transport._pools[origin.key].release(held)  # handed to the waiting caller...
+    waiting.cancel()  # ...which is cancelled before it runs again
+    with pytest.raises(asyncio.CancelledError):
+        await waiting
+    assert (await transport.fetch(post(url), Timeouts(total=2))).body == b"{}"  # not lost: the next caller has it
+    assert len(connections) == 1
+    await transport.aclose()
+
+
+async def test_waiting_for_a_free_connection_counts_in_the_total(serve, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setattr(h1, "_MAX_CONNECTIONS", 1)
+
+    async def slow(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        await asyncio.sleep(1)
+        writer.write(OK)
+        await writer.drain()
+
+    transport = H1Transport()
+    url = await serve(slow)
+    holding = asyncio.ensure_future(transport.fetch(post(url), Timeouts()))
+    await asyncio.sleep(0.05)
+    with pytest.raises(tollway.Timeout, match=r"no connection to 127\.0\.0\.1:[0-9]+ was free in time"):
+        await transport.fetch(post(url), Timeouts(total=0.2))
+    assert (await holding).body == b"{}"
+    await transport.aclose()

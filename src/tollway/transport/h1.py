@@ -14,7 +14,7 @@ TLS verified against the system's CAs (``SSL_CERT_FILE``/``SSL_CERT_DIR`` honour
 unfinished answer closes its connection instead of returning it to the pool. A request that finds its reused
 connection closed by the server before any byte of an answer (the server's idle timeout racing the request) is sent
 once more on a new connection: the server never answered it. At most ``_MAX_CONNECTIONS`` connections per origin;
-callers beyond that wait for one to be free.
+callers beyond that wait for one to be free, within the call's total timeout.
 """
 
 from __future__ import annotations
@@ -135,8 +135,9 @@ class H1Transport:
         started = loop.time()
         total = timeouts.total
         retried = False
+        deadline = None if total is None else started + total
         while True:
-            connection = await self._connection(origin, timeouts)
+            connection = await self._connection(origin, timeouts, deadline)
             left = None if total is None else max(total - (loop.time() - started), 0.0)
             waiter = connection.start(
                 payload, whole=whole, total=left, read=timeouts.read, head_only=request.method == "HEAD"
@@ -164,8 +165,9 @@ class H1Transport:
         self._origins[url] = origin
         return origin
 
-    async def _connection(self, origin: Origin, timeouts: Timeouts) -> Connection:
-        """An idle connection to ``origin``, else a new one, else (at the limit) the next one freed."""
+    async def _connection(self, origin: Origin, timeouts: Timeouts, deadline: float | None = None) -> Connection:
+        """An idle connection to ``origin``, else a new one, else (at the limit) the next one freed before the
+        ``deadline`` (loop time)."""
         if self._closed:
             raise APIConnectionError("the transport is closed")
         pool = self._pools.get(origin.key)
@@ -181,13 +183,32 @@ class H1Transport:
                 connection.abort()
                 continue
             return connection
-        while pool.open >= _MAX_CONNECTIONS:
-            waiter: asyncio.Future[Connection | None] = asyncio.get_running_loop().create_future()
-            pool.waiters.append(waiter)
-            freed = await waiter
+        if pool.open >= _MAX_CONNECTIONS:
+            try:
+                async with asyncio.timeout_at(deadline):
+                    freed = await self._freed(pool)
+            except TimeoutError:
+                raise Timeout(f"no connection to {origin.authority} was free in time") from None
             if freed is not None:
                 return freed
         return await self._connect(pool, origin, timeouts)
+
+    @staticmethod
+    async def _freed(pool: _Pool) -> Connection | None:
+        """The next connection released to a caller waiting at the limit, or None when one closed (a caller may
+        open another)."""
+        while pool.open >= _MAX_CONNECTIONS:
+            waiter: asyncio.Future[Connection | None] = asyncio.get_running_loop().create_future()
+            pool.waiters.append(waiter)
+            try:
+                freed = await waiter
+            except asyncio.CancelledError:
+                if waiter.done() and not waiter.cancelled() and (handed := waiter.result()) is not None:
+                    pool.release(handed)  # handed over just as this caller was cancelled: to the next one
+                raise
+            if freed is not None:
+                return freed
+        return None
 
     async def _connect(self, pool: _Pool, origin: Origin, timeouts: Timeouts) -> Connection:
         loop = self._loop or self._bind()

@@ -30,6 +30,10 @@ _HIGH_WATER = 256 * 1024
 _LOW_WATER = 64 * 1024
 
 
+class _UnsolicitedError(Exception):
+    """Bytes of an answer nobody asked for (raised in a parser callback, it stops the parsing)."""
+
+
 class Owner(Protocol):
     """The pool a connection belongs to."""
 
@@ -163,7 +167,7 @@ class Connection(asyncio.Protocol):
             self._last_read = self._loop.time()
         try:
             self._parser.feed_data(data)
-        except httptools.HttpParserError as exc:
+        except (httptools.HttpParserError, httptools.HttpParserUpgrade) as exc:  # (an upgrade nobody asked for)
             self._fail(APIConnectionError(f"{self._host} sent an answer that is not valid HTTP/1.1: {exc}"))
             self.abort()
 
@@ -188,10 +192,10 @@ class Connection(asyncio.Protocol):
     # -- httptools callbacks ---------------------------------------------------------------------------------
 
     def on_message_begin(self) -> None:
-        """An answer starts: one with no request waiting for it (an extra answer after the last) spoils the
-        connection, which is closed rather than handed to the next request."""
-        if not self._active:
-            self.abort()
+        """An answer starts: one with no request waiting for it (bytes after the answer) spoils the connection.
+        Raising stops the parser, so none of it reaches the answer; ``data_received`` then closes the connection."""
+        if self.complete or not self._active:
+            raise _UnsolicitedError(f"{self._host} sent more than one answer")
 
     def on_header(self, name: bytes, value: bytes) -> None:
         """One header (names in lower case; the last value of a repeated name wins, as with the other clients)."""
