@@ -2,9 +2,12 @@
 
 redis-py costs 65-130 µs of CPU per command (connection pool, retry wrapper, timeout context managers, a
 pure-Python reply parser), more than the whole request it guards. The counters need a handful of commands only, all
-small, so this speaks RESP2 itself over one asyncio connection: concurrent callers write their commands as they come
-and Redis answers in order, so the replies are matched first in, first out (auto-pipelining, as ioredis does). A
-command then costs 8-50 µs of CPU (less the busier the gateway: replies to many callers arrive in one read).
+small, so this speaks RESP2 itself over one asyncio connection: the commands of concurrent callers leave together, in
+one write at the end of the loop's turn, and Redis answers in order, so the replies are matched first in, first out
+(auto-pipelining, as ioredis does). A command then costs 8-50 µs of CPU (less the busier the gateway: replies to
+many callers arrive in one read). One write per turn rather than per command matters on loopback, where writing
+also runs Redis's side of TCP in the writer's thread: 51-57 -> 31-35 µs of system time per request with a virtual
+key on PostgreSQL + Redis (bench/RESULTS.md).
 
 Failure model, what the counters need and no more:
 
@@ -113,6 +116,7 @@ class _Protocol(asyncio.Protocol):
         self._waiting: deque[tuple[asyncio.Future[Any], float]] = deque()
         self._buffer = b""
         self._timer: asyncio.TimerHandle | None = None
+        self._out: list[bytes] = []
         self.lost = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -129,8 +133,18 @@ class _Protocol(asyncio.Protocol):
         self._waiting.append((future, deadline))
         if self._timer is None:
             self._timer = self._loop.call_at(deadline, self._check_deadline)
-        transport.write(payload)
+        out = self._out
+        out.append(payload)
+        if len(out) == 1:
+            self._loop.call_soon(self._flush)
         return future
+
+    def _flush(self) -> None:
+        """Write the commands of this turn of the loop at once (one system call for the concurrent callers')."""
+        out, self._out = self._out, []
+        transport = self._transport
+        if transport is not None and not self.lost:
+            transport.write(out[0] if len(out) == 1 else b"".join(out))
 
     def data_received(self, data: bytes) -> None:
         buffer = self._buffer + data if self._buffer else data
