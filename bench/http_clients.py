@@ -1,12 +1,12 @@
-"""CPU per upstream call of tollway's two transports (aiohttp, pyreqwest) against the fake upstream, in one run.
+"""CPU per upstream call of tollway's three transports (h1, aiohttp, pyreqwest) against the fake upstream, in one run.
 
 Usage: python bench/http_clients.py [--calls 4000] [--concurrency 16]
 
 Starts ``fake_upstream.py`` pinned to core 1, pins itself to core 0, then for each transport sends the same chat
 request (a ~1 KB answer), reads and parses the whole answer, and prints CPU µs per call (``time.process_time``:
 every thread of this process, so pyreqwest's Rust threads are counted), sequentially and with ``--concurrency``
-calls in flight. pyreqwest is measured twice: ``send`` then ``read`` (how streams start) and ``fetch`` (the whole
-answer in one exchange, how the client takes non-streamed answers). The upstream client is most of what a
+calls in flight. h1 and pyreqwest are measured twice: ``send`` then ``read`` (how streams start) and ``fetch`` (the
+whole answer in one exchange, how the client takes non-streamed answers). The upstream client is most of what a
 pass-through gateway spends (../shared/PERF.md).
 """
 
@@ -28,6 +28,7 @@ import orjson
 from tollway.http import HttpRequest
 from tollway.transport import Timeouts, Transport
 from tollway.transport.aiohttp import AiohttpTransport
+from tollway.transport.h1 import H1Transport
 from tollway.transport.reqwest import ReqwestTransport
 
 HERE = Path(__file__).resolve().parent
@@ -87,6 +88,8 @@ def main() -> None:
 
         print(f"{args.calls} calls, CPU µs per call; load average {os.getloadavg()[0]:.2f}")
         ways: list[tuple[str, Callable[[], Transport], One]] = [
+            ("h1", H1Transport, by_send),
+            ("h1 fetch", H1Transport, by_fetch),  # how the client takes non-streamed answers
             ("aiohttp", AiohttpTransport, by_send),
             ("pyreqwest", ReqwestTransport, by_send),
             ("pyreqwest fetch", ReqwestTransport, by_fetch),  # how the client takes non-streamed answers
