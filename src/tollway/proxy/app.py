@@ -251,7 +251,11 @@ def _lifespan(
         from tollway.pricing.prices import prefetch
 
         prefetching = asyncio.ensure_future(asyncio.to_thread(prefetch, gate.priced_models()))
-        governance = await open_governance(governance_settings) if governance_settings is not None else None
+        try:
+            governance = await open_governance(governance_settings) if governance_settings is not None else None
+        except BaseException:
+            await prefetching  # not left running past a failed start
+            raise
         gate.governance = governance
         auth.attach(governance)
         app.state.governance = governance

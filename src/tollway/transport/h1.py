@@ -3,7 +3,7 @@
 Why not a library's client. A pass-through gateway spends most of its time in its upstream client
 (../shared/PERF.md), and both libraries cost more than the HTTP they carry: aiohttp's client is many Python layers
 per call; pyreqwest runs reqwest on a thread of its own, so every call hands its request to that thread and its
-answer back, waking each side through the kernel (about 4.6 context switches and 30 µs of system time per proxied
+answer back, waking each side through the kernel (4.6 context switches and about 20 µs more system time per proxied
 call on one core, ``bench/RESULTS.md``). This client is the part of HTTP/1.1 an API client needs and nothing more,
 on the loop's own thread: requests written in one ``write`` (``h1_wire``), answers parsed by httptools' llhttp
 (``h1_connection``), connections kept alive and reused most-recent first.
