@@ -387,3 +387,47 @@ async def test_waiting_for_a_free_connection_counts_in_the_total(serve, monkeypa
         await transport.fetch(post(url), Timeouts(total=0.2))
     assert (await holding).body == b"{}"
     await transport.aclose()
+
+
+async def test_tls_connections_are_kept_alive_and_a_closed_one_is_replaced(tls_files, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    # The upstreams that matter are HTTPS: reuse across calls, and a server closing an idle TLS connection
+    # (close_notify, then FIN) between calls costs the next call nothing but a new handshake.
+    import ssl
+
+    monkeypatch.setenv("SSL_CERT_FILE", tls_files["ca"])
+    monkeypatch.delenv("SSL_CERT_DIR", raising=False)
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(tls_files["cert"], tls_files["key"])
+    connections: list[int] = []
+    writers: list[asyncio.StreamWriter] = []
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        connections.append(1)
+        writers.append(writer)
+        try:
+            while True:
+                await read_request(reader)
+                writer.write(OK)
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError, ssl.SSLError):
+            writer.close()
+
+    server = await asyncio.start_server(handler, "127.0.0.1", 0, ssl=context)
+    url = f"https://127.0.0.1:{server.sockets[0].getsockname()[1]}/v1/chat/completions"
+    transport = H1Transport()
+    try:
+        for _ in range(3):
+            assert (await transport.fetch(post(url), Timeouts(total=5))).body == b"{}"
+        assert len(connections) == 1
+        writers[0].close()  # the server's idle timeout
+        await asyncio.sleep(0.1)
+        response = await transport.send(post(url), Timeouts(total=5))
+        assert await response.read() == b"{}"
+        await response.aclose()
+        assert len(connections) == 2
+    finally:
+        await transport.aclose()
+        server.close()
+        for writer in writers:
+            writer.close()
+        await server.wait_closed()
