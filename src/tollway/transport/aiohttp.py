@@ -1,7 +1,7 @@
-"""The default transport: one pooled ``aiohttp.ClientSession`` per event loop.
+"""aiohttp's transport (``TOLLWAY_HTTP_CLIENT=aiohttp``): one pooled ``aiohttp.ClientSession`` per event loop.
 
-aiohttp was measured at a tenth of httpx's CPU per proxied request (../shared/PERF.md). It is imported only when
-the first request is sent, so ``import tollway`` stays cheap.
+aiohttp was measured at a tenth of httpx's CPU per proxied request (../shared/PERF.md), and at about three times h1's
+(``bench/http_clients.py``). It is imported only when the first request is sent, so ``import tollway`` stays cheap.
 """
 
 from __future__ import annotations

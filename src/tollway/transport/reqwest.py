@@ -1,13 +1,12 @@
-"""The fast transport: pyreqwest (Python bindings of Rust's ``reqwest``/``hyper``), pooled per timeout setting.
+"""pyreqwest's transport (Python bindings of Rust's ``reqwest``/``hyper``), pooled per timeout setting:
+``TOLLWAY_HTTP_CLIENT=reqwest`` with the ``reqwest`` extra installed.
 
-Measured on this project's machine (``bench/http_clients.py``, bench/RESULTS.md): one pooled POST of a chat
-completion to a loopback upstream, answer read and parsed, costs about a third less CPU than with aiohttp's client
-(37 vs 56 µs with 16 calls in flight, 90 vs 97 µs one at a time), and the upstream client is most of what a
-pass-through gateway spends (../shared/PERF.md). HTTP parsing, pooling, TLS and
-decompression run in Rust; this module only maps tollway's ``HttpRequest``/``Timeouts`` onto it and its errors onto
-``APIConnectionError``/``Timeout``.
+It was the default until the h1 transport: it costs less CPU per call than aiohttp's client, but more than h1,
+because every call crosses to reqwest's runtime thread and back (``bench/http_clients.py``, bench/RESULTS.md).
+HTTP parsing, pooling, TLS and decompression run in Rust; this module only maps tollway's ``HttpRequest``/``Timeouts``
+onto it and its errors onto ``APIConnectionError``/``Timeout``.
 
-Behaviour kept identical to the aiohttp transport (both pass tests/integration/test_transport_contract.py): no proxy
+Behaviour kept identical to the other transports (all pass tests/integration/test_transport_contract.py): no proxy
 from the environment, no cookie store, bodies decompressed, redirects not followed (an upstream cannot send a
 request, or its credentials, elsewhere), a response closed before its body ended drops its connection instead of
 returning it to the pool. reqwest sets connect and read timeouts per client, not per request, so there is one client
