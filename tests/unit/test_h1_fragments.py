@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import itertools
 from typing import Any
 
 from hypothesis import given, settings
@@ -86,7 +87,7 @@ class _Pool:
 
 def _pieces(data: bytes, cuts: list[int]) -> list[bytes]:
     points = sorted({cut % (len(data) + 1) for cut in cuts} | {0, len(data)})
-    return [data[a:b] for a, b in zip(points, points[1:], strict=False) if b > a]
+    return [data[a:b] for a, b in itertools.pairwise(points) if b > a]
 
 
 def _connection(loop: asyncio.AbstractEventLoop) -> tuple[Connection, _Transport, _Pool]:
