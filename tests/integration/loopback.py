@@ -51,3 +51,21 @@ async def trickle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) ->
         writer.write(b" ")
         await writer.drain()
         await asyncio.sleep(0.05)
+
+
+def answering(raw: bytes, *, connections: list[int] | None = None) -> Handler:
+    """A handler answering every request on its connection with ``raw``; ``connections`` (when given) gets an entry
+    per connection made."""
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if connections is not None:
+            connections.append(1)
+        try:
+            while True:
+                await read_request(reader)
+                writer.write(raw)
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            writer.close()
+
+    return handler

@@ -7,12 +7,11 @@ the same messages, redirects answered not followed, bodies decompressed, connect
 
 from __future__ import annotations
 
-import asyncio
 import gzip
 import time
 
 import pytest
-from loopback import Handler, free_port, hang_up, post, read_request, trickle, truncated
+from loopback import answering, free_port, hang_up, post, trickle, truncated
 
 import tollway
 from tollway.transport import Timeouts
@@ -23,19 +22,6 @@ from tollway.transport.reqwest import ReqwestTransport
 @pytest.fixture(params=["h1", "reqwest"])
 def make_transport(request: pytest.FixtureRequest) -> type[H1Transport] | type[ReqwestTransport]:
     return {"h1": H1Transport, "reqwest": ReqwestTransport}[request.param]
-
-
-def answering(raw: bytes) -> Handler:
-    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            while True:
-                await read_request(reader)
-                writer.write(raw)
-                await writer.drain()
-        except asyncio.IncompleteReadError:
-            writer.close()
-
-    return handler
 
 
 async def test_the_whole_answer_of_any_status(serve, make_transport) -> None:  # type: ignore[no-untyped-def]
@@ -76,23 +62,16 @@ async def test_the_total_bounds_a_trickling_answer(serve, make_transport) -> Non
 
 
 async def test_redirects_answered_bodies_unpacked_connections_reused(serve, make_transport) -> None:  # type: ignore[no-untyped-def]
-    connections = 0
+    connections: list[int] = []
     packed = gzip.compress(b'{"answer": "unpacked"}')
-
-    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        nonlocal connections
-        connections += 1
-        await answering(
-            b"HTTP/1.1 200 OK\r\ncontent-encoding: gzip\r\ncontent-length: %d\r\n\r\n%s" % (len(packed), packed)
-        )(reader, writer)
-
+    raw = b"HTTP/1.1 200 OK\r\ncontent-encoding: gzip\r\ncontent-length: %d\r\n\r\n%s" % (len(packed), packed)
     transport = make_transport()
-    url = await serve(handler)
+    url = await serve(answering(raw, connections=connections))
     for _ in range(5):
         assert (await transport.fetch(post(url), Timeouts())).body == b'{"answer": "unpacked"}'
-    assert connections == 1
+    assert len(connections) == 1
     moved = b"HTTP/1.1 307 Temporary Redirect\r\nlocation: %s\r\ncontent-length: 0\r\n\r\n" % url.encode()
     answer = await transport.fetch(post(await serve(answering(moved))), Timeouts())
     assert (answer.status, answer.headers["location"]) == (307, url)
-    assert connections == 1  # the redirect was not followed to ``url``
+    assert len(connections) == 1  # the redirect was not followed to ``url``
     await transport.aclose()

@@ -6,7 +6,7 @@ import asyncio
 import gzip
 
 import pytest
-from loopback import post, read_request
+from loopback import answering, post, read_request
 
 import tollway
 from tollway.http import HttpRequest
@@ -15,26 +15,6 @@ from tollway.transport.h1 import H1Transport
 
 # conftest.py runs every test here on both loops.
 ON_BOTH_LOOPS = True
-
-
-def answering(*answers: bytes, connections: list[int] | None = None):  # type: ignore[no-untyped-def]
-    """A handler answering each request on a connection with the next of ``answers`` (the last one repeats);
-    ``connections`` counts the connections made."""
-
-    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        if connections is not None:
-            connections.append(1)
-        n = 0
-        try:
-            while True:
-                await read_request(reader)
-                writer.write(answers[min(n, len(answers) - 1)])
-                await writer.drain()
-                n += 1
-        except (asyncio.IncompleteReadError, ConnectionError):
-            writer.close()
-
-    return handler
 
 
 OK = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n{}"
@@ -187,19 +167,9 @@ async def test_answers_that_are_not_http_or_do_not_unpack(serve) -> None:  # typ
 
 async def test_an_idle_connection_the_server_talks_on_is_dropped(serve) -> None:  # type: ignore[no-untyped-def]
     connections: list[int] = []
-
-    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        connections.append(1)
-        try:
-            while True:
-                await read_request(reader)
-                writer.write(OK + b"HTTP/1.1 408 Request Timeout\r\ncontent-length: 0\r\n\r\n")  # one answer too many
-                await writer.drain()
-        except (asyncio.IncompleteReadError, ConnectionError):
-            writer.close()
-
+    one_too_many = OK + b"HTTP/1.1 408 Request Timeout\r\ncontent-length: 0\r\n\r\n"
     transport = H1Transport()
-    url = await serve(handler)
+    url = await serve(answering(one_too_many, connections=connections))
     for _ in range(3):
         answer = await transport.fetch(post(url), Timeouts())
         assert (answer.status, answer.body) == (200, b"{}")

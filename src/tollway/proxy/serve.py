@@ -147,12 +147,11 @@ def load_state(path: str) -> tuple[GatewayConfig, bool]:
 
 def upstream_client(config: GatewayConfig) -> str:
     """The HTTP client the gateway's upstream calls go through, as the app will choose it (see
-    ``tollway.transport.default_transport``): the first thing to know when upstream calls misbehave."""
-    from tollway.transport import HTTP_CLIENT_ENV, default_transport
+    ``tollway.transport.chosen_client``): the first thing to know when upstream calls misbehave."""
+    from tollway.transport import HTTP_CLIENT_ENV, HTTP_CLIENTS, chosen_client
 
-    name = {"H1Transport": "h1", "ReqwestTransport": "pyreqwest", "AiohttpTransport": "aiohttp"}
-    chosen = name.get(getattr(default_transport(config.environ()), "__name__", ""), "custom")
-    return f"{chosen} ({HTTP_CLIENT_ENV}=h1|reqwest|aiohttp chooses)"
+    chosen = chosen_client(config.environ())
+    return f"{'pyreqwest' if chosen == 'reqwest' else chosen} ({HTTP_CLIENT_ENV}={'|'.join(HTTP_CLIENTS)} chooses)"
 
 
 def banner(host: str, port: int, settings: GatewaySettings, client: str | None = None) -> str:

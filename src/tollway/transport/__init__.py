@@ -26,6 +26,7 @@ __all__ = [
     "Timeouts",
     "Transport",
     "TransportResponse",
+    "chosen_client",
     "default_transport",
     "http_client",
 ]
@@ -138,21 +139,29 @@ def http_client(environ: Mapping[str, str]) -> str:
     return choice
 
 
-def default_transport(environ: Mapping[str, str]) -> Callable[[], Transport]:
-    """The transport class ``environ[TOLLWAY_HTTP_CLIENT]`` names: h1's by default; pyreqwest's for "reqwest" unless
-    it cannot be used from here (not installed, or first needed on a thread other than the main one: see
-    ``tollway.transport.reqwest.available``), aiohttp's then and for "aiohttp". Decided when a client is built, in
-    the caller's thread."""
+def chosen_client(environ: Mapping[str, str]) -> str:
+    """The HTTP client a client built here will use: what ``environ[TOLLWAY_HTTP_CLIENT]`` names (h1 by default),
+    except "reqwest" where pyreqwest cannot be used from here (not installed, or first needed on a thread other than
+    the main one: see ``tollway.transport.reqwest.available``), which falls back to "aiohttp"."""
     choice = http_client(environ)
+    if choice == "reqwest":
+        from tollway.transport.reqwest import available
+
+        return choice if available() else "aiohttp"
+    return choice
+
+
+def default_transport(environ: Mapping[str, str]) -> Callable[[], Transport]:
+    """The transport class of ``chosen_client(environ)``. Decided when a client is built, in the caller's thread."""
+    choice = chosen_client(environ)
     if choice == "h1":
         from tollway.transport.h1 import H1Transport
 
         return H1Transport
     if choice == "reqwest":
-        from tollway.transport.reqwest import ReqwestTransport, available
+        from tollway.transport.reqwest import ReqwestTransport
 
-        if available():
-            return ReqwestTransport
+        return ReqwestTransport
     from tollway.transport.aiohttp import AiohttpTransport
 
     return AiohttpTransport
