@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import fields
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
@@ -43,7 +44,39 @@ def test_round_trip_is_exact() -> None:
     assert copy == original
     assert str(copy.cost) == "1.230000000000"  # the exponent survives, not just the value
     assert copy.ts.utcoffset() == timedelta(hours=2)
-    assert orjson.loads(line)["cost"] == "1.230000000000"  # never a float
+    assert "1.230000000000" in orjson.loads(line)  # money as its decimal text, never a float
+
+
+def test_a_line_is_the_version_then_every_field_in_declaration_order() -> None:
+    original = event(3, user_id="u", tags=["t"], counter_scopes=[("key:k", "all")])
+    line = orjson.loads(original.to_json())
+    assert line[0] == 2
+    names = [f.name for f in fields(SpendEvent)]
+    assert len(line) == len(names) + 1
+    assert dict(zip(names, line[1:], strict=True))["user_id"] == "u"
+    assert dict(zip(names, line[1:], strict=True))["id"] == original.id
+
+
+def test_lines_of_the_object_format_before_version_2_are_still_read() -> None:
+    # Spool files a gateway left before an upgrade are replayed by the new version.
+    line = (
+        b'{"id":"0192f4c2a9e07c3a8d4b1e2f3a4b5c6d","request_id":"r1","ts":"2025-01-02T03:04:05.000001+00:00",'
+        b'"key_hash":"h","key_name":"sk-...x","user_id":null,"team_id":"t","customer_id":null,"feature":null,'
+        b'"model_group":"gpt","deployment_id":"d","provider":"openai","model":"gpt-4o","call_type":"chat",'
+        b'"stream":false,"input_tokens":10,"cached_tokens":2,"cache_write_tokens":0,"output_tokens":5,'
+        b'"reasoning_tokens":1,"cost":"0.000123","price_source":"genai-prices","latency_ms":12.5,"ttft_ms":null,'
+        b'"status":200,"error_class":null,"cache_hit":false,"tags":["a"],"metadata":{"k":"v"},'
+        b'"counter_scopes":[["key:k","all"]]}'
+    )
+    old = SpendEvent.from_json(line)
+    assert (old.id, old.team_id, old.cost, old.counter_scopes) == (
+        "0192f4c2a9e07c3a8d4b1e2f3a4b5c6d",
+        "t",
+        Decimal("0.000123"),
+        [("key:k", "all")],
+    )
+    assert old.ts == datetime(2025, 1, 2, 3, 4, 5, 1, tzinfo=timezone.utc)
+    assert SpendEvent.from_json(old.to_json()) == old
 
 
 def test_unpriced_and_tiny_amounts_round_trip() -> None:
@@ -68,7 +101,8 @@ def test_naive_time_is_refused() -> None:
     ("line", "message"),
     [
         (b'{"id": "x", "ts": "2025-01-01T00:00:00+00:00", "cost": "1.', "unexpected end|EOF"),  # torn
-        (b"[1, 2]", "JSON object"),
+        (b"[1, 2]", "not a spend event"),  # not [2, <every field>]
+        (b'"text"', "JSON array"),
         (b'{"id": "x"}', "not a spend event"),  # no ts
         (b'{"id": "x", "ts": "not a time"}', "isoformat"),
         (b'{"id": "x", "ts": "2025-01-01T00:00:00+00:00", "cost": "abc"}', "not a spend event"),
