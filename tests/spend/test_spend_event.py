@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import fields
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 
 import orjson
@@ -75,7 +75,7 @@ def test_lines_of_the_object_format_before_version_2_are_still_read() -> None:
         Decimal("0.000123"),
         [("key:k", "all")],
     )
-    assert old.ts == datetime(2025, 1, 2, 3, 4, 5, 1, tzinfo=timezone.utc)
+    assert old.ts == datetime(2025, 1, 2, 3, 4, 5, 1, tzinfo=UTC)
     assert SpendEvent.from_json(old.to_json()) == old
 
 
