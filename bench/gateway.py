@@ -1,13 +1,19 @@
 """Gateway benchmark: ``tollway serve`` (one worker, master key) against the floor pass-through, and LiteLLM's proxy
 when it is installed, in one run.
 
-Usage: python bench/gateway.py [--seconds 15] [--conns 32] [--litellm-python PATH | --no-litellm]
+Usage: python bench/gateway.py [--seconds 15] [--conns 32] [--litellm-python PATH | --no-litellm] [--rounds 1]
+       [--scenarios chat,stream]
 
 Starts ``fake_upstream.py`` pinned to core 1, then the gateway, ``floor_proxy.py`` and (when ``litellm[proxy]`` is
 importable by ``--litellm-python``, default: this Python) LiteLLM's proxy configured by ``litellm_config.yaml``, all
 pinned to core 0 (one at a time measured, all alive), and drives each with ``wrk`` through ``measure.sh`` (chat.lua,
 then stream.lua). Prints CPU µs per request, requests/s, p50/p99 and RSS for each, and the ratios. Needs ``wrk`` and
 ``taskset``; nothing here asserts a target: read the ratios.
+
+``--rounds N`` measures every system N times, in turn within each round (tollway, floor, tollway, floor...), and
+prints each round's ratio and their median: on a machine whose speed drifts (a shared host), the ratio of two
+measurements taken seconds apart holds much better than either figure, and the median of several rounds better than
+any one round. The table then shows each figure's median.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ import os
 import re
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -145,8 +152,8 @@ def start_litellm(python: str, port: int, upstream: int, log: IO[bytes]) -> subp
     return start(0, *command, env=env, log=log)
 
 
-def main() -> int:
-    """Run the benchmark and print the table."""
+def parse_args() -> argparse.Namespace:
+    """The command line (see the module docstring)."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=int, default=15)
     parser.add_argument("--conns", type=int, default=32)
@@ -162,9 +169,20 @@ def main() -> int:
     parser.add_argument("--virtual-key", action="store_true", help="call with a virtual key (limits, a budget)")
     parser.add_argument("--database-url", default="postgresql://postgres@127.0.0.1:5432/test")
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/0")
+    parser.add_argument("--rounds", type=int, default=1, help="measure every system this many times, in turn")
+    parser.add_argument("--scenarios", default="chat,stream", help="which of chat,stream to measure")
     args = parser.parse_args()
+    args.luas = [f"{name}.lua" for name in args.scenarios.split(",") if name]
+    if args.rounds < 1 or not args.luas or not set(args.luas) <= {"chat.lua", "stream.lua"}:
+        parser.error("--rounds must be at least 1 and --scenarios a list of chat, stream")
     if args.virtual_key and args.store == "none":
         parser.error("--virtual-key needs a store (--store sqlite or postgres)")
+    return args
+
+
+def main() -> int:
+    """Run the benchmark and print the table."""
+    args = parse_args()
     if not shutil.which("wrk"):
         print("wrk is not installed (apt-get install -y wrk)", file=sys.stderr)
         return 2
@@ -218,12 +236,34 @@ def run(
     """Check every system's answers, then measure each in turn, chat then stream."""
     for name, (_, url) in targets.items():
         check_answers(name, url)
-    results: dict[tuple[str, str], dict[str, str]] = {}
-    for lua in ("chat.lua", "stream.lua"):
-        for name, (proc, url) in targets.items():
-            key = args.key if name == "tollway" else KEY
-            results[(lua, name)] = measure(proc.pid, url, args.conns, args.seconds, lua, key=key)
-    return results
+    rounds: list[dict[tuple[str, str], dict[str, str]]] = []
+    for _ in range(args.rounds):
+        results: dict[tuple[str, str], dict[str, str]] = {}
+        for lua in args.luas:
+            for name, (proc, url) in targets.items():
+                key = args.key if name == "tollway" else KEY
+                results[(lua, name)] = measure(proc.pid, url, args.conns, args.seconds, lua, key=key)
+        rounds.append(results)
+    if args.rounds > 1:
+        for lua in args.luas:
+            each = [
+                float(r[(lua, "tollway")]["cpu_us_per_req"]) / float(r[(lua, "floor")]["cpu_us_per_req"])
+                for r in rounds
+            ]
+            print(f"{lua}: CPU/request ratio tollway/floor by round: {', '.join(f'{x:.2f}' for x in each)}")
+    return medians(rounds)
+
+
+def medians(rounds: list[dict[tuple[str, str], dict[str, str]]]) -> dict[tuple[str, str], dict[str, str]]:
+    """Each numeric figure's median over the rounds (latencies keep their unit); other fields from the first round."""
+    merged: dict[tuple[str, str], dict[str, str]] = {}
+    for key, first in rounds[0].items():
+        row = dict(first)
+        for field in ("cpu_us_per_req", "rps", "rss_mb"):
+            row[field] = f"{statistics.median(float(r[key][field]) for r in rounds):.1f}"
+        row["errors"] = "; ".join(r[key]["errors"] for r in rounds if r[key]["errors"])
+        merged[key] = row
+    return merged
 
 
 def store_urls(args: argparse.Namespace, scratch: str) -> tuple[str, str]:
@@ -282,7 +322,8 @@ def report(results: dict[tuple[str, str], dict[str, str]], args: argparse.Namesp
     """The table, tollway ÷ floor for CPU per request and requests/s, and LiteLLM against both when it ran."""
     systems = sorted({name for _, name in results}, key=("tollway", "floor", "litellm").index)
     where = f"{', '.join(systems[:-1])} and {systems[-1]} on core 0, upstream on core 1"
-    print(f"{args.conns} connections, {args.seconds} s per run, {where}")
+    rounds = f", medians of {args.rounds} rounds (p50 and p99 of the first)" if args.rounds > 1 else ""
+    print(f"{args.conns} connections, {args.seconds} s per run, {where}{rounds}")
     columns = ("cpu µs/req", "req/s", "p50", "p99")
     print(f"{'scenario':<12}{'system':<9}" + "".join(f"{c:>11}" for c in columns) + f"{'rss MB':>8}{'non2xx':>8}")
     for (lua, name), r in results.items():
@@ -290,7 +331,7 @@ def report(results: dict[tuple[str, str], dict[str, str]], args: argparse.Namesp
             f"{lua:<12}{name:<9}{r.get('cpu_us_per_req', '?'):>11}{r.get('rps', '?'):>11}{r.get('p50', '?'):>11}"
             f"{r.get('p99', '?'):>11}{r.get('rss_mb', '?'):>8}{r.get('non2xx', '?'):>8}"
         )
-    for lua in ("chat.lua", "stream.lua"):
+    for lua in args.luas:
         ours, floor = results[(lua, "tollway")], results[(lua, "floor")]
         cpu, rps = ratio(ours, floor, "cpu_us_per_req"), ratio(ours, floor, "rps")
         print(f"{lua}: CPU/request ratio tollway/floor = {cpu}; requests/s ratio = {rps}")
