@@ -111,3 +111,33 @@ async def test_the_writer_batches_more_per_transaction_on_postgresql(database_ur
         assert (writer.max_batch, writer.memory_rows) == (expected, MEMORY_ROWS)
     finally:
         await governance.aclose()
+
+
+class _RecordingStores(_Stores):
+    def __init__(self) -> None:
+        super().__init__()
+        self.asked: list[str] = []
+
+    async def principal_rows(self, token_hash: str) -> Any:
+        self.asked.append(token_hash)
+        return None
+
+
+async def test_the_token_hash_memo_hashes_right_and_stays_bounded(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tollway.errors import AuthenticationError
+    from tollway.governance import service
+    from tollway.governance.keys import hash_key
+
+    monkeypatch.setattr(service, "_MAX_HASHES", 3)
+    settings = GovernanceSettings.from_config({}, database_url="sqlite://", redis_url=None, cwd=tmp_path)
+    stores = _RecordingStores()
+    governance = Governance(settings, stores, MemoryCounter(), writer=None)  # type: ignore[arg-type]
+    tokens = [f"sk-unknown-{n}" for n in range(10)]
+    for token in tokens * 2:
+        with pytest.raises(AuthenticationError):
+            await governance.principal(token)
+        assert len(governance._hashes) <= 3
+    # Remembered or not, every token was looked up by its own hash (the key cache remembers the misses).
+    assert set(stores.asked) == {hash_key(token) for token in tokens}

@@ -112,3 +112,46 @@ def test_naive_time_is_refused() -> None:
 def test_bad_lines_raise_value_error(line: bytes, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         SpendEvent.from_json(line)
+
+
+def test_the_positional_constructor_takes_every_field_in_declaration_order() -> None:
+    import inspect
+
+    names = [f.name for f in fields(SpendEvent)]
+    parameters = list(inspect.signature(SpendEvent.of).parameters.values())
+    assert [p.name for p in parameters] == names
+    assert all(p.kind is inspect.Parameter.POSITIONAL_ONLY for p in parameters)
+    # A distinct value per field: any two swapped would show.
+    keyword = event(
+        9,
+        ts=datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC),
+        cost=Decimal("1.5"),
+        user_id="u",
+        team_id="t",
+        customer_id="c",
+        feature="f",
+        deployment_id="d",
+        provider="p",
+        model="m",
+        call_type="embedding",
+        stream=True,
+        input_tokens=1,
+        cached_tokens=2,
+        cache_write_tokens=3,
+        output_tokens=4,
+        reasoning_tokens=5,
+        price_source="ps",
+        latency_ms=6.5,
+        ttft_ms=7.5,
+        status=201,
+        error_class="E",
+        cache_hit=False,  # stream is True: the two booleans differ
+        tags=["x"],
+        metadata={"k": 1},
+        counter_scopes=[("key:k", "all")],
+    )
+    positional = SpendEvent.of(*(getattr(keyword, name) for name in names))
+    assert positional == keyword
+    assert len({repr(getattr(keyword, name)) for name in names}) == len(names)
+    with pytest.raises(ValueError, match="timezone-aware"):
+        SpendEvent.of(datetime(2025, 1, 1), *(getattr(keyword, name) for name in names[1:]))

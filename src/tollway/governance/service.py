@@ -59,6 +59,8 @@ logger = logging.getLogger("tollway.governance")
 
 # Claim plans kept at most (per instance); past this many the cache starts again empty.
 _MAX_PLANS = 10_000
+# Keys whose hash is remembered at most (per instance); past this many the memo starts again empty.
+_MAX_HASHES = 10_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +115,9 @@ class Governance:
         self._janitor: asyncio.Task[None] | None = None
         self._plans: dict[tuple[int, int, str | None, str], tuple[Principal | None, CustomerRecord | None, ClaimPlan]]
         self._plans = {}
+        # token -> its SHA-256 hex: hashing is ~8k instructions (callgrind), a lookup ~100, and a key sends the same
+        # token with every request. Bounded like the plans, so random tokens cannot grow it.
+        self._hashes: dict[str, str] = {}
 
     # -- lifecycle ----------------------------------------------------------------------------------------------
 
@@ -139,8 +144,13 @@ class Governance:
     async def principal(self, token: str) -> Principal:
         """The principal of a virtual key: 401 for an unknown or expired key, 403 for a blocked one, 503 when
         the key store is unreachable and the key is not cached."""
+        token_hash = self._hashes.get(token)
+        if token_hash is None:
+            if len(self._hashes) >= _MAX_HASHES:
+                self._hashes.clear()
+            token_hash = self._hashes[token] = hash_key(token)
         try:
-            principal = await self._keys.get(hash_key(token))
+            principal = await self._keys.get(token_hash)
         except CacheUnavailable as exc:
             raise ServiceUnavailableError(f"cannot check the API key: {exc}", code="key_store_unavailable") from None
         if principal is None:

@@ -86,6 +86,79 @@ class SpendEvent:
     metadata: dict[str, Any] = field(default_factory=dict)
     counter_scopes: list[tuple[str, str]] = field(default_factory=list)
 
+    @classmethod
+    def of(  # noqa: PLR0917 - positional on purpose: see the docstring
+        cls,
+        ts: datetime,
+        id: str,
+        request_id: str,
+        key_hash: str | None,
+        key_name: str | None,
+        user_id: str | None,
+        team_id: str | None,
+        customer_id: str | None,
+        feature: str | None,
+        model_group: str | None,
+        deployment_id: str | None,
+        provider: str | None,
+        model: str | None,
+        call_type: str,
+        stream: bool,
+        input_tokens: int,
+        cached_tokens: int,
+        cache_write_tokens: int,
+        output_tokens: int,
+        reasoning_tokens: int,
+        cost: Decimal | None,
+        price_source: str | None,
+        latency_ms: float,
+        ttft_ms: float | None,
+        status: int,
+        error_class: str | None,
+        cache_hit: bool,
+        tags: list[str],
+        metadata: dict[str, Any],
+        counter_scopes: list[tuple[str, str]],
+        /,
+    ) -> SpendEvent:
+        """The event of every field, given by position in declaration order (``id``: ``new_event_id()``): the
+        gateway's constructor, one call per request. A call naming 30 keywords costs ~22k instructions, one of 30
+        positions ~6k (callgrind, CPython 3.11); the keyword constructor stays the one to read and to use elsewhere.
+        The same checks as the keyword constructor (``__post_init__``)."""
+        event = object.__new__(cls)
+        event.ts = ts
+        event.id = id
+        event.request_id = request_id
+        event.key_hash = key_hash
+        event.key_name = key_name
+        event.user_id = user_id
+        event.team_id = team_id
+        event.customer_id = customer_id
+        event.feature = feature
+        event.model_group = model_group
+        event.deployment_id = deployment_id
+        event.provider = provider
+        event.model = model
+        event.call_type = call_type
+        event.stream = stream
+        event.input_tokens = input_tokens
+        event.cached_tokens = cached_tokens
+        event.cache_write_tokens = cache_write_tokens
+        event.output_tokens = output_tokens
+        event.reasoning_tokens = reasoning_tokens
+        event.cost = cost
+        event.price_source = price_source
+        event.latency_ms = latency_ms
+        event.ttft_ms = ttft_ms
+        event.status = status
+        event.error_class = error_class
+        event.cache_hit = cache_hit
+        event.tags = tags
+        event.metadata = metadata
+        event.counter_scopes = counter_scopes
+        event.__post_init__()
+        return event
+
     def __post_init__(self) -> None:
         if self.ts.tzinfo is None:
             raise ValueError("SpendEvent.ts must be timezone-aware (UTC)")

@@ -21,7 +21,7 @@ from starlette.requests import Request
 from tollway.errors import TollwayError
 from tollway.governance.admission import customer_of, resolve_model
 from tollway.governance.service import Admission, Governance
-from tollway.governance.spend_event import SpendEvent
+from tollway.governance.spend_event import SpendEvent, new_event_id
 from tollway.proxy.auth import caller_of
 from tollway.proxy.estimate import CostEstimator
 from tollway.proxy.request_headers import headers_of
@@ -111,36 +111,38 @@ class Gate:
         usage = meta.usage if meta is not None else None
         principal = admission.principal
         key = principal.key if principal is not None else None
-        event = SpendEvent(
-            ts=call.ts,
-            request_id=call.request_id,
-            key_hash=key.token_hash if key is not None else None,
-            key_name=key.key_name if key is not None else None,
-            user_id=key.user_id if key is not None else None,
-            team_id=key.team_id if key is not None else None,
-            customer_id=admission.customer_id,
-            feature=call.feature,
-            model_group=call.model_group,
-            deployment_id=meta.deployment_id if meta is not None else None,
-            provider=meta.provider if meta is not None else None,
-            model=meta.model if meta is not None else None,
-            call_type=call.call_type,
-            stream=stream,
-            input_tokens=usage.input_tokens if usage is not None else 0,
-            cached_tokens=usage.cache_read_tokens if usage is not None else 0,
-            cache_write_tokens=usage.cache_write_tokens if usage is not None else 0,
-            output_tokens=usage.output_tokens if usage is not None else 0,
-            reasoning_tokens=usage.reasoning_tokens if usage is not None else 0,
-            cost=_cost(meta, error),
-            price_source=meta.cost.source if meta is not None and meta.cost is not None else None,
-            latency_ms=(time.perf_counter() - call.started) * 1000,
-            ttft_ms=ttft * 1000 if ttft is not None else None,
-            status=_status(error),
-            error_class=type(error).__name__ if error is not None else None,
-            cache_hit=bool(meta is not None and meta.cache_hit),
-            tags=call.tags,
-            metadata=call.metadata,
-            counter_scopes=admission.scopes,
+        # Positional, in declaration order: one request's event (SpendEvent.of says why).
+        event = SpendEvent.of(
+            call.ts,
+            new_event_id(),
+            call.request_id,
+            key.token_hash if key is not None else None,
+            key.key_name if key is not None else None,
+            key.user_id if key is not None else None,
+            key.team_id if key is not None else None,
+            admission.customer_id,
+            call.feature,
+            call.model_group,
+            meta.deployment_id if meta is not None else None,
+            meta.provider if meta is not None else None,
+            meta.model if meta is not None else None,
+            call.call_type,
+            stream,
+            usage.input_tokens if usage is not None else 0,
+            usage.cache_read_tokens if usage is not None else 0,
+            usage.cache_write_tokens if usage is not None else 0,
+            usage.output_tokens if usage is not None else 0,
+            usage.reasoning_tokens if usage is not None else 0,
+            _cost(meta, error),
+            meta.cost.source if meta is not None and meta.cost is not None else None,
+            (time.perf_counter() - call.started) * 1000,
+            ttft * 1000 if ttft is not None else None,
+            _status(error),
+            type(error).__name__ if error is not None else None,
+            bool(meta is not None and meta.cache_hit),
+            call.tags,
+            call.metadata,
+            admission.scopes,
         )
         tokens = (usage.input_tokens + usage.output_tokens) if usage is not None else 0
         await governance.finish(admission, event, tokens=tokens)
