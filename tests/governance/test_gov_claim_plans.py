@@ -78,7 +78,7 @@ async def test_the_service_replans_after_a_reload_and_at_a_period_end(tmp_path: 
     settings = GovernanceSettings.from_config({}, database_url="sqlite://", redis_url=None, cwd=tmp_path)
     governance = Governance(settings, _Stores(), MemoryCounter(clock=clock), writer=None, clock=clock)  # type: ignore[arg-type]
     first = principal()
-    estimate = lambda: Decimal("0.001")  # noqa: E731
+    estimate = lambda: 10**6  # noqa: E731
 
     async def periods(caller: Principal) -> set[str]:
         admission = await governance.admit(caller, "cust", "gpt-4o", estimate)

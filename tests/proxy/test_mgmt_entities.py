@@ -196,15 +196,15 @@ async def test_customers_refuse_bad_input(api: Api) -> None:
 
 async def test_blocking_customers_refuses_them_at_once_even_before_they_exist(api: Api) -> None:
     await api.ok("POST", "/customer/new", {"user_id": "known"})
-    admitted = await api.governance.admit(None, "known", "m", lambda: Decimal(0))  # the customer is now cached
+    admitted = await api.governance.admit(None, "known", "m", lambda: 0)  # the customer is now cached
     assert admitted.customer_id == "known"
     blocked = await api.ok("POST", "/customer/block", {"user_ids": ["known", "never-seen"]})
     assert blocked == {"blocked_users": ["known", "never-seen"]}
     for customer in ("known", "never-seen"):
         with pytest.raises(PermissionDeniedError, match="customer"):
-            await api.governance.admit(None, customer, "m", lambda: Decimal(0))
+            await api.governance.admit(None, customer, "m", lambda: 0)
     await api.ok("POST", "/customer/unblock", {"customer_ids": ["known"]})
-    await api.governance.admit(None, "known", "m", lambda: Decimal(0))
+    await api.governance.admit(None, "known", "m", lambda: 0)
     assert (await api.ok("GET", "/customer/info", {"customer_id": "never-seen"}))["blocked"] is True
 
 
@@ -212,7 +212,7 @@ async def test_customer_info_shows_live_spend(api: Api) -> None:
     await api.ok("POST", "/customer/new", {"user_id": "c1"})
     key = await api.key()
     principal = await api.governance.principal(key)
-    admission = await api.governance.admit(principal, "c1", "m", lambda: Decimal("0.01"))
+    admission = await api.governance.admit(principal, "c1", "m", lambda: 10**7)
     event = spend_event(key_hash=hash_key(key), customer_id="c1", cost=Decimal("0.25"), counter_scopes=admission.scopes)
     await api.governance.finish(admission, event, tokens=3)
     assert (await api.ok("GET", "/customer/info", {"customer_id": "c1"}))["spend"] == "0.25"

@@ -239,7 +239,7 @@ async def test_regenerate_replaces_the_key_and_the_old_one_stops_at_once(api: Ap
 async def test_info_shows_live_spend_from_the_counters(api: Api) -> None:
     made = await api.ok("POST", "/key/generate", {"max_budget": 1, "budget_duration": "1d"})
     principal = await api.governance.principal(made["key"])
-    admission = await api.governance.admit(principal, None, "m", lambda: Decimal("0.01"))
+    admission = await api.governance.admit(principal, None, "m", lambda: 10**7)
     event = spend_event(key_hash=made["token"], cost=Decimal("0.0042"), counter_scopes=admission.scopes)
     await api.governance.finish(admission, event, tokens=15)
     # No wait for the batched writer: the spend comes from the counters.

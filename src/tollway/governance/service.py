@@ -163,10 +163,11 @@ class Governance:
         principal: Principal | None,
         customer_id: str | None,
         model_group: str,
-        estimate: Callable[[], Decimal],
+        estimate_nano: Callable[[], int],
     ) -> Admission:
         """Check the customer and every limit of the request at once; raise the refusal (403 blocked customer,
-        429 rate limited, 400 budget exceeded). ``estimate`` is called only when a budget applies."""
+        429 rate limited, 400 budget exceeded). ``estimate_nano`` (what to reserve, in nano-dollars) is called only
+        when a budget applies."""
         customer = None
         if customer_id is not None:
             customer = await self._customer(customer_id)
@@ -175,7 +176,7 @@ class Governance:
         elif principal is None:
             return Admission(principal, customer_id, model_group)
         plan = self._plan(principal, customer_id, customer, model_group, self._clock())
-        claims = plan.reserving(usd_to_nano(estimate(), round_up=True)) if plan.budgeted else plan.claims
+        claims = plan.reserving(estimate_nano()) if plan.budgeted else plan.claims
         try:
             result = await self.counter.admit(claims)
         except CounterUnavailable as exc:

@@ -5,6 +5,12 @@ token counts: input from the body's size (a JSON body has at most one token per 
 tokenizers in use, so size / 3 over-counts rather than under-counts), output from ``max_completion_tokens`` /
 ``max_tokens``, else a configured allowance. Over-reserving only delays the last requests of a budget until the
 earlier ones settle; under-reserving is what lets budgets overshoot.
+
+``reserve_nano`` is what the gateway reserves on every budgeted request: the estimate in nano-dollars (rounded up),
+remembered per (group, input tokens, output tokens) until the group's prices are read again. The input tokens are
+first rounded up to a multiple of a power of two at most a sixteenth of them (100 stays 100, 1,000 becomes 1,024),
+so requests of about the same size share one entry: at most 6.25 % more is reserved, and the Decimal arithmetic
+(~20k instructions, callgrind) is skipped for all but the first of them.
 """
 
 from __future__ import annotations
@@ -15,13 +21,14 @@ from decimal import Decimal
 from typing import Any
 
 from tollway.calls import split_params
+from tollway.governance.counters import usd_to_nano
 from tollway.pricing import price_for, priced_as
 from tollway.pricing.cost import Price, compute_cost
 from tollway.pricing.overrides import PriceOverride, parse_overrides
 from tollway.registry import resolve_model
 from tollway.router.deployment import Deployment
 
-__all__ = ["DEFAULT_OUTPUT_ALLOWANCE", "CostEstimator"]
+__all__ = ["DEFAULT_OUTPUT_ALLOWANCE", "CostEstimator", "rounded_up"]
 
 DEFAULT_OUTPUT_ALLOWANCE = 1024
 ZERO = Decimal(0)
@@ -29,6 +36,8 @@ ZERO = Decimal(0)
 _Target = tuple[str, str, PriceOverride | None]
 # Prices are dated (genai-prices has price periods); a group's resolved prices are re-read this often.
 PRICE_TTL_SECONDS = 3600.0
+# Remembered reservations at most; past this many the memo starts again empty.
+_MAX_RESERVES = 4096
 
 
 class CostEstimator:
@@ -47,13 +56,29 @@ class CostEstimator:
         self._allowance = output_allowance
         self._clock = clock
         self._prices: dict[str, tuple[float, list[Price]]] = {}
+        self._reserves: dict[tuple[str, int, int], tuple[int, float]] = {}
 
     def estimate(self, group: str, body_bytes: int, body: Mapping[str, Any]) -> Decimal:
         """The cost to reserve for a request of ``body_bytes`` to ``group`` (0 when no deployment is priced)."""
-        output = _output_tokens(body, self._allowance)
+        return self._worst(group, max(1, body_bytes // 3), _output_tokens(body, self._allowance))
+
+    def reserve_nano(self, group: str, body_bytes: int, body: Mapping[str, Any]) -> int:
+        """What a budget reserves for the request, in nano-dollars rounded up: ``estimate`` at the input tokens
+        ``rounded_up``, remembered until the group's prices are read again (see the module docstring)."""
+        key = (group, rounded_up(max(1, body_bytes // 3)), _output_tokens(body, self._allowance))
+        found = self._reserves.get(key)
+        if found is not None and found[1] > self._clock():
+            return found[0]
+        nano = usd_to_nano(self._worst(*key), round_up=True)
+        if len(self._reserves) >= _MAX_RESERVES:
+            self._reserves.clear()
+        self._reserves[key] = (nano, self._prices[group][0])  # until the prices _worst read expire
+        return nano
+
+    def _worst(self, group: str, input_tokens: int, output_tokens: int) -> Decimal:
         worst = ZERO
         for price in self._prices_of(group):
-            total = _total(price, max(1, body_bytes // 3), output)
+            total = _total(price, input_tokens, output_tokens)
             if total is not None and total > worst:
                 worst = total
         return worst
@@ -91,6 +116,12 @@ def _total(price: Price, input_tokens: int, output_tokens: int) -> Decimal | Non
         return (ZERO + flat.input * input_tokens) + (ZERO + flat.output * max(output_tokens, 0)) + ZERO
     cost = compute_cost(price, input_tokens=input_tokens, output_tokens=output_tokens)
     return cost.total if cost is not None else None
+
+
+def rounded_up(tokens: int) -> int:
+    """``tokens`` rounded up to a multiple of the largest power of two at most a sixteenth of it (< 32: as it is)."""
+    shift = tokens.bit_length() - 5
+    return tokens if shift <= 0 else -(-tokens >> shift) << shift
 
 
 def _output_tokens(body: Mapping[str, Any], allowance: int) -> int:

@@ -86,7 +86,7 @@ class Gate:
         call.tags = _tags(metadata, principal.key.tags if principal is not None else ())
         try:
             call.admission = await governance.admit(
-                principal, customer, group, lambda: self._estimator.estimate(group, _body_size(headers, body), body)
+                principal, customer, group, lambda: self._estimator.reserve_nano(group, _body_size(headers, body), body)
             )
         except TollwayError as refusal:
             # A refused request is a request too: its row (status, error class, no cost) shows who hit which limit.
