@@ -240,6 +240,7 @@ _ENTITY_KINDS = tuple(kind for kind, _ in ENTITY_COLUMNS)
 _GET_ENTITIES = itemgetter(*(LOG_COLUMNS.index(column) for _, column in ENTITY_COLUMNS))
 _ID, _STATUS, _MODEL_GROUP = (LOG_COLUMNS.index(name) for name in ("id", "status", "model_group"))
 _TOKENS = tuple(LOG_COLUMNS.index(name) for name in _TOKEN_FIELDS)
+_GET_TOKENS = itemgetter(*_TOKENS)
 _ZERO = Decimal(0)
 _COST_MEASURE = MEASURES.index("cost")
 
@@ -252,10 +253,11 @@ def add_measures(total: list[Any], more: Sequence[Any]) -> list[Any]:
 def _measures(values: Sequence[Any]) -> tuple[Any, ...]:
     """One row's measures (``MEASURES`` order): an unpriced row counts 0 cost and 1 unpriced."""
     cost = values[_COST]
+    # itemgetter, not a list comprehension: one C call instead of a Python function's frame per row.
     return (
         1,
         1 if values[_STATUS] >= 400 else 0,
-        *[values[index] for index in _TOKENS],
+        *_GET_TOKENS(values),
         _ZERO if cost is None else cost,
         1 if cost is None else 0,
     )
