@@ -30,7 +30,7 @@ async def test_upgrade_creates_every_table_on_an_empty_database(database_url: st
     try:
         assert await current(database) is None
         await upgrade(database)
-        assert await current(database) == head() == "0006_rollup_fillfactor"
+        assert await current(database) == head() == "0007_partial_entity_indexes"
         async with database.read() as connection:
             tables = await connection.run_sync(_tables)
     finally:
@@ -95,3 +95,30 @@ async def test_rollup_tables_leave_room_for_updates_on_postgresql(database: Data
         )
         options = {name: list(values or []) for name, values in rows}
     assert options == {"spend_daily": ["fillfactor=50"], "spend_counters": ["fillfactor=50"]}
+
+
+async def test_entity_indexes_leave_out_rows_without_the_entity_and_serve_the_queries(database: Database) -> None:
+    # 0007: user, team and customer indexes are partial (rows without one are not in them), and queries naming the
+    # entity (=, IN) still use them.
+    names = ("ix_spend_logs_user_ts", "ix_spend_logs_team_ts", "ix_spend_logs_customer_ts")
+    queries = {
+        "ix_spend_logs_customer_ts": "SELECT id FROM spend_logs WHERE customer_id = 'c' AND ts >= '2025-01-01'",
+        "ix_spend_logs_user_ts": "SELECT id FROM spend_logs WHERE user_id IN ('u1', 'u2')",
+        "ix_spend_logs_team_ts": "SELECT count(*) FROM spend_logs WHERE team_id = 't'",
+    }
+    async with database.read() as connection:
+        if database.is_sqlite:
+            found = "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND name IN ({})"
+            plan = "EXPLAIN QUERY PLAN "
+        else:
+            found = "SELECT indexname, indexdef FROM pg_indexes WHERE indexname IN ({})"
+            plan = "EXPLAIN "
+            await connection.execute(text("SET LOCAL enable_seqscan = off"))
+        rows = await connection.execute(text(found.format(", ".join(f"'{name}'" for name in names))))
+        definitions = {str(name): str(definition) for name, definition in rows.all()}
+        assert set(definitions) == set(names)
+        for name, column in zip(names, ("user_id", "team_id", "customer_id"), strict=True):
+            assert f"WHERE {column} IS NOT NULL" in definitions[name].replace("(", "").replace(")", "")
+        for name, query in queries.items():
+            steps = " ".join(str(row[-1]) for row in await connection.execute(text(plan + query)))
+            assert name in steps, (query, steps)
