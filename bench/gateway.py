@@ -11,9 +11,9 @@ then stream.lua). Prints CPU µs per request, requests/s, p50/p99 and RSS for ea
 ``taskset``; nothing here asserts a target: read the ratios.
 
 ``--rounds N`` measures every system N times, in turn within each round (tollway, floor, tollway, floor...), and
-prints each round's ratio and their median: on a machine whose speed drifts (a shared host), the ratio of two
+prints each round's ratio and the median of those: on a machine whose speed drifts (a shared host), the ratio of two
 measurements taken seconds apart holds much better than either figure, and the median of several rounds better than
-any one round. The table then shows each figure's median.
+any one round. The table then shows the medians of CPU, requests/s and RSS (its ratio line is their ratio).
 """
 
 from __future__ import annotations
@@ -250,17 +250,20 @@ def run(
                 float(r[(lua, "tollway")]["cpu_us_per_req"]) / float(r[(lua, "floor")]["cpu_us_per_req"])
                 for r in rounds
             ]
-            print(f"{lua}: CPU/request ratio tollway/floor by round: {', '.join(f'{x:.2f}' for x in each)}")
+            listed, middle = ", ".join(f"{x:.2f}" for x in each), statistics.median(each)
+            print(f"{lua}: CPU/request ratio tollway/floor by round: {listed}; median {middle:.2f}")
     return medians(rounds)
 
 
 def medians(rounds: list[dict[tuple[str, str], dict[str, str]]]) -> dict[tuple[str, str], dict[str, str]]:
-    """Each numeric figure's median over the rounds (latencies keep their unit); other fields from the first round."""
+    """CPU, requests/s and RSS: their medians over the rounds; non-2xx answers and wrk's errors: every round's;
+    p50 and p99: the first round's."""
     merged: dict[tuple[str, str], dict[str, str]] = {}
     for key, first in rounds[0].items():
         row = dict(first)
         for field in ("cpu_us_per_req", "rps", "rss_mb"):
             row[field] = f"{statistics.median(float(r[key][field]) for r in rounds):.1f}"
+        row["non2xx"] = str(sum(int(r[key].get("non2xx", "0")) for r in rounds))
         row["errors"] = "; ".join(r[key]["errors"] for r in rounds if r[key]["errors"])
         merged[key] = row
     return merged
