@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import fields
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
+from typing import Any
 
 import orjson
 import pytest
@@ -13,31 +14,36 @@ from spend_helpers import event
 from tollway.governance.spend_event import SpendEvent
 
 
+def every_field(**overrides: Any) -> SpendEvent:
+    """An event with every field set, no two to the same value (stream and cache_hit are both True unless told)."""
+    values: dict[str, Any] = {
+        "ts": datetime(2025, 1, 2, 3, 4, 5, 678901, tzinfo=timezone(timedelta(hours=2))),
+        "cost": Decimal("1.230000000000"),
+        "user_id": "u",
+        "team_id": "t",
+        "customer_id": "c",
+        "feature": "search",
+        "deployment_id": "d1",
+        "call_type": "embedding",
+        "stream": True,
+        "cached_tokens": 3,
+        "cache_write_tokens": 4,
+        "reasoning_tokens": 6,
+        "price_source": "genai-prices",
+        "latency_ms": 12.345678901234,
+        "ttft_ms": 0.1,
+        "status": 429,
+        "error_class": "RateLimitError",
+        "cache_hit": True,
+        "tags": ["a", "é"],
+        "metadata": {"nested": {"list": [1, 2.5, None, True]}, "s": "x"},
+        "counter_scopes": [("key:k", "2025-01"), ("team:t", "all")],
+    }
+    return event(7, **(values | overrides))
+
+
 def test_round_trip_is_exact() -> None:
-    original = event(
-        7,
-        ts=datetime(2025, 1, 2, 3, 4, 5, 678901, tzinfo=timezone(timedelta(hours=2))),
-        cost=Decimal("1.230000000000"),
-        user_id="u",
-        team_id="t",
-        customer_id="c",
-        feature="search",
-        deployment_id="d1",
-        call_type="embedding",
-        stream=True,
-        cached_tokens=3,
-        cache_write_tokens=4,
-        reasoning_tokens=5,
-        price_source="genai-prices",
-        latency_ms=12.345678901234,
-        ttft_ms=0.1,
-        status=429,
-        error_class="RateLimitError",
-        cache_hit=True,
-        tags=["a", "é"],
-        metadata={"nested": {"list": [1, 2.5, None, True]}, "s": "x"},
-        counter_scopes=[("key:k", "2025-01"), ("team:t", "all")],
-    )
+    original = every_field()
     line = original.to_json()
     assert b"\n" not in line
     copy = SpendEvent.from_json(line)
@@ -122,34 +128,7 @@ def test_the_positional_constructor_takes_every_field_in_declaration_order() -> 
     assert [p.name for p in parameters] == names
     assert all(p.kind is inspect.Parameter.POSITIONAL_ONLY for p in parameters)
     # A distinct value per field: any two swapped would show.
-    keyword = event(
-        9,
-        ts=datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC),
-        cost=Decimal("1.5"),
-        user_id="u",
-        team_id="t",
-        customer_id="c",
-        feature="f",
-        deployment_id="d",
-        provider="p",
-        model="m",
-        call_type="embedding",
-        stream=True,
-        input_tokens=1,
-        cached_tokens=2,
-        cache_write_tokens=3,
-        output_tokens=4,
-        reasoning_tokens=5,
-        price_source="ps",
-        latency_ms=6.5,
-        ttft_ms=7.5,
-        status=201,
-        error_class="E",
-        cache_hit=False,  # stream is True: the two booleans differ
-        tags=["x"],
-        metadata={"k": 1},
-        counter_scopes=[("key:k", "all")],
-    )
+    keyword = every_field(cache_hit=False)
     positional = SpendEvent.of(*(getattr(keyword, name) for name in names))
     assert positional == keyword
     assert len({repr(getattr(keyword, name)) for name in names}) == len(names)
