@@ -14,7 +14,9 @@ from dataclasses import dataclass, field
 __all__ = ["HttpRequest", "HttpResponse", "lower_headers", "parse_retry_after"]
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen, read-only by convention (hashable by value as before): one is built on every request, and a frozen
+# dataclass's __init__ sets each field through object.__setattr__ (~1.3k instructions a field, callgrind).
+@dataclass(slots=True, unsafe_hash=True)
 class HttpRequest:
     """One upstream HTTP request, fully built (URL, headers, body bytes)."""
 
@@ -24,7 +26,9 @@ class HttpRequest:
     body: bytes = b""
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen, read-only by convention (hashable by value as before): one is built on every request, and a frozen
+# dataclass's __init__ sets each field through object.__setattr__ (~1.3k instructions a field, callgrind).
+@dataclass(slots=True, unsafe_hash=True)
 class HttpResponse:
     """A whole (non-streamed) upstream answer. Header names are lower-case."""
 

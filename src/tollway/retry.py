@@ -15,7 +15,9 @@ from tollway.errors import TollwayError
 __all__ = ["RetryPolicy"]
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen, read-only by convention (hashable by value as before): one is built on every request, and a frozen
+# dataclass's __init__ sets each field through object.__setattr__ (~1.3k instructions a field, callgrind).
+@dataclass(slots=True, unsafe_hash=True)
 class RetryPolicy:
     """``num_retries`` further attempts after the first, for errors whose ``retryable`` is true."""
 

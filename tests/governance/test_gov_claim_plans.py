@@ -88,6 +88,11 @@ async def test_the_service_replans_after_a_reload_and_at_a_period_end(tmp_path: 
 
     today = await periods(first)
     assert await periods(first) == today
+    # The gate passes the spend row's id as the ticket id (one id per request); without one the counter makes one.
+    unlimited = principal(Limits(max_budget=Decimal("10")))
+    given = await governance.admit(unlimited, "cust", "gpt-4o", estimate, ticket_id="e" * 32)
+    assert given.ticket is not None
+    assert given.ticket.id == "e" * 32
     clock.now = NOW + 2  # the next day: a new daily period, the same records
     tomorrow = await periods(first)
     assert tomorrow != today

@@ -15,13 +15,14 @@ from tollway.governance.counters import (
     CheckedClaims,
     ParallelClaim,
     RateClaim,
+    RateState,
     Ticket,
     check_claims,
     usd_to_nano,
 )
 from tollway.governance.counters_memory import MemoryCounter
 from tollway.governance.records import KeyRecord, Limits, ModelBudget, Principal, TeamRecord
-from tollway.governance.service import _rate_headers
+from tollway.governance.service import _rate_headers, _tightest_headers
 from tollway.storage.spend_sqlite import _times, sqlite_time
 
 NOW = datetime(2026, 11, 26, 12, tzinfo=UTC).timestamp()
@@ -51,6 +52,17 @@ def test_a_plan_reserving_an_estimate_gives_claims_fors_claims(nano: int) -> Non
     assert list(reserved) == claims_for(subjects, "m", Decimal(nano).scaleb(-9), NOW)
     assert all(c.estimate_nano == nano for c in reserved if isinstance(c, BudgetClaim))
     assert plan.rates == tuple(c for c in plan.claims if isinstance(c, RateClaim))
+
+
+def test_a_plan_remembers_its_last_estimate_and_never_mixes_two() -> None:
+    subjects = _subjects()
+    plan = plan_claims(subjects, "m", NOW)
+    first = plan.reserving(7)
+    assert plan.reserving(7) is first  # the same estimate again: the same (immutable) claims
+    for nano in (8, 7, 8, 0, 7):
+        reserved = plan.reserving(nano)
+        assert list(reserved) == claims_for(subjects, "m", Decimal(nano).scaleb(-9), NOW)
+    assert plan.claims == plan_claims(subjects, "m", NOW).claims  # the planned claims are left as they were
 
 
 def test_a_reserving_copy_is_an_ordinary_claim_and_refuses_a_negative_estimate() -> None:
@@ -100,6 +112,17 @@ async def test_the_rate_headers_name_the_tightest_rate_claim() -> None:
         "x-ratelimit-remaining-tokens": "9",
     }
     assert _rate_headers(ticket, ()) == {}
+
+
+@pytest.mark.parametrize("rpm", [None, 0, 2, 10**8])
+@pytest.mark.parametrize("tpm", [None, 0, 50, 10**11])
+def test_the_one_claim_headers_are_the_general_ones(rpm: int | None, tpm: int | None) -> None:
+    claim = RateClaim("key:k", rpm, tpm)
+    # Use below, at and over each limit (over: the remaining count is 0, never negative).
+    for requests, tokens in itertools.product((0, 1, 3), (0, 50, 60)):
+        ticket = Ticket("t", (claim,), NOW, {"key:k": RateState(requests, tokens)})
+        assert _rate_headers(ticket, (claim,)) == _tightest_headers(ticket, (claim,)), (requests, tokens)
+    assert _rate_headers(Ticket("t", (claim,), NOW, {}), (claim,)) == {}  # no use of the scope: no headers
 
 
 MOMENTS = [

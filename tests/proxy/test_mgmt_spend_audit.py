@@ -30,7 +30,9 @@ async def _rows(api: Api) -> tuple[str, str]:
         [
             spend_event(DAY1, key_hash=a, team_id="t1", customer_id="c1", cost=Decimal("0.10"), tags=["x"]),
             spend_event(DAY1 + timedelta(hours=1), key_hash=a, team_id="t1", model_group="big", cost=Decimal("0.5")),
-            spend_event(DAY2, key_hash=b, team_id="t2", customer_id="c1", cost=None, feature="chatbot"),
+            spend_event(
+                DAY2, key_hash=b, team_id="t2", customer_id="c1", cost=None, feature="chatbot", request_id="req-b-1"
+            ),
             spend_event(DAY2 + timedelta(minutes=1), key_hash=b, user_id="u1", cost=Decimal("0.25"), tags=["x", "y"]),
         ]
     )
@@ -57,6 +59,9 @@ async def test_spend_logs_filter_and_page_newest_first(api: Api) -> None:
         ({"user_id": "u1"}, 1),
         ({"customer_id": "c1"}, 2),
         ({"model": "big"}, 1),
+        ({"request_id": "req-b-1"}, 1),  # LiteLLM's lookup of one answer's row by its x-request-id
+        ({"request_id": "req-b-1", "api_key": key_a}, 0),  # filters add up
+        ({"request_id": "no-such-request"}, 0),
         ({"start_date": "2025-06-02"}, 2),
         ({"end_date": "2025-06-01"}, 2),  # a date as the end includes that whole day
         ({"start_date": "2025-06-01T10:30:00Z", "end_date": "2025-06-02T22:00:30"}, 2),

@@ -15,7 +15,7 @@ from __future__ import annotations
 import fnmatch
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
@@ -200,6 +200,9 @@ class ClaimPlan:
     scopes: list[tuple[str, str]]
     valid_until: float
     rates: tuple[RateClaim, ...] = ()
+    # The last (estimate, claims) ``reserving`` made: the estimates of a plan's requests repeat (they are remembered
+    # per rounded size: proxy.estimate), and claims are immutable, so requests may share them.
+    _last: list[tuple[int, CheckedClaims]] = field(default_factory=list, compare=False, repr=False)
 
     def with_estimate(self, estimate: Decimal) -> list[Claim]:
         """The claims of one request reserving ``estimate`` (USD) on every budget claim, as ``claims_for`` makes
@@ -211,7 +214,12 @@ class ClaimPlan:
         counters take them as they are)."""
         if not estimate_nano:
             return self.claims
-        return CheckedClaims(c.reserving(estimate_nano) if type(c) is BudgetClaim else c for c in self.claims)
+        last = self._last
+        if last and last[0][0] == estimate_nano:
+            return last[0][1]
+        claims = CheckedClaims(c.reserving(estimate_nano) if type(c) is BudgetClaim else c for c in self.claims)
+        last[:] = [(estimate_nano, claims)]
+        return claims
 
 
 def plan_claims(subjects: Sequence[Subject], model_group: str, now: float) -> ClaimPlan:

@@ -164,10 +164,12 @@ class Governance:
         customer_id: str | None,
         model_group: str,
         estimate_nano: Callable[[], int],
+        *,
+        ticket_id: str | None = None,
     ) -> Admission:
         """Check the customer and every limit of the request at once; raise the refusal (403 blocked customer,
         429 rate limited, 400 budget exceeded). ``estimate_nano`` (what to reserve, in nano-dollars) is called only
-        when a budget applies."""
+        when a budget applies. ``ticket_id``: the counters' ticket id (unique per request; default: a new one)."""
         customer = None
         if customer_id is not None:
             customer = await self._customer(customer_id)
@@ -178,7 +180,7 @@ class Governance:
         plan = self._plan(principal, customer_id, customer, model_group, self._clock())
         claims = plan.reserving(estimate_nano()) if plan.budgeted else plan.claims
         try:
-            result = await self.counter.admit(claims)
+            result = await self.counter.admit(claims, ticket_id=ticket_id)
         except CounterUnavailable as exc:
             if self.settings.fail_closed:
                 raise ServiceUnavailableError(
@@ -282,6 +284,39 @@ class Governance:
 
 def _rate_headers(ticket: Ticket, rates: Sequence[RateClaim]) -> dict[str, str]:
     """OpenAI's ``x-ratelimit-*`` headers for the tightest rate claim of the request (LiteLLM sends the same)."""
+    if len(rates) == 1:
+        return _one_claims_headers(ticket, rates[0])
+    return _tightest_headers(ticket, rates)
+
+
+def _one_claims_headers(ticket: Ticket, claim: RateClaim) -> dict[str, str]:
+    """``_rate_headers`` of a request with one rate claim (the usual key): what ``_tightest_headers`` gives, written
+    out (callgrind: 11.5k instructions per request in the general loop)."""
+    state = ticket.remaining.get(claim.scope)
+    if state is None:
+        return {}
+    rpm, tpm = claim.rpm, claim.tpm
+    if rpm is None:
+        if tpm is None:
+            return {}
+        tokens = tpm - state.tokens
+        return {"x-ratelimit-limit-tokens": str(tpm), "x-ratelimit-remaining-tokens": str(tokens if tokens > 0 else 0)}
+    requests = rpm - state.requests
+    if tpm is None:
+        return {
+            "x-ratelimit-limit-requests": str(rpm),
+            "x-ratelimit-remaining-requests": str(requests if requests > 0 else 0),
+        }
+    tokens = tpm - state.tokens
+    return {
+        "x-ratelimit-limit-requests": str(rpm),
+        "x-ratelimit-remaining-requests": str(requests if requests > 0 else 0),
+        "x-ratelimit-limit-tokens": str(tpm),
+        "x-ratelimit-remaining-tokens": str(tokens if tokens > 0 else 0),
+    }
+
+
+def _tightest_headers(ticket: Ticket, rates: Sequence[RateClaim]) -> dict[str, str]:
     headers: dict[str, str] = {}
     if not rates:
         return headers

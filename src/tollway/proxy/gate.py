@@ -47,6 +47,8 @@ class Call:
     started: float
     ts: datetime
     admission: Admission | None = None
+    # The spend row's id, made when the call is admitted: it is the counters' ticket id too (one id per request).
+    event_id: str = ""
     feature: str | None = None
     tags: list[str] = field(default_factory=list)
     metadata: dict[str, Any] = field(default_factory=dict)
@@ -84,9 +86,14 @@ class Gate:
         call.metadata = _kept(metadata)
         call.feature = headers.get("x-tollway-feature") or _str(call.metadata.get("feature"))
         call.tags = _tags(metadata, principal.key.tags if principal is not None else ())
+        call.event_id = new_event_id()
         try:
             call.admission = await governance.admit(
-                principal, customer, group, lambda: self._estimator.reserve_nano(group, _body_size(headers, body), body)
+                principal,
+                customer,
+                group,
+                lambda: self._estimator.reserve_nano(group, _body_size(headers, body), body),
+                ticket_id=call.event_id,
             )
         except TollwayError as refusal:
             # A refused request is a request too: its row (status, error class, no cost) shows who hit which limit.
@@ -114,7 +121,7 @@ class Gate:
         # Positional, in declaration order: one request's event (SpendEvent.of says why).
         event = SpendEvent.of(
             call.ts,
-            new_event_id(),
+            call.event_id or new_event_id(),
             call.request_id,
             key.token_hash if key is not None else None,
             key.key_name if key is not None else None,

@@ -398,6 +398,7 @@ _ROUTES: dict[str, Route] = {
             "team_id",
             "customer_id",
             "model",
+            "request_id",
             start_date=_DATE,
             end_date=_DATE,
             page=_PAGE,

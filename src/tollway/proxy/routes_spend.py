@@ -114,9 +114,10 @@ class SpendRoutes:
         return [("/spend/logs", self.logs, "GET"), ("/global/spend/report", self.report, "GET")]
 
     async def logs(self, request: Request, request_id: str) -> Response:
-        """``GET /spend/logs?api_key=|key_hash=&user_id=&team_id=&customer_id=&model=&start_date=&end_date=&page=
-        &page_size=``: ``{"data", "total", "page", "page_size", "total_pages"}``, newest first. A date as
-        ``end_date`` includes that whole day."""
+        """``GET /spend/logs?api_key=|key_hash=&user_id=&team_id=&customer_id=&model=&request_id=&start_date=
+        &end_date=&page=&page_size=``: ``{"data", "total", "page", "page_size", "total_pages"}``, newest first. A
+        date as ``end_date`` includes that whole day. ``request_id`` is the id an answer carried (``x-request-id``),
+        as LiteLLM's route takes it."""
         governance = self.m.governance()
         query = Query(
             request,
@@ -127,6 +128,7 @@ class SpendRoutes:
                 "team_id",
                 "customer_id",
                 "model",
+                "request_id",
                 "start_date",
                 "end_date",
                 "page",
@@ -146,6 +148,7 @@ class SpendRoutes:
             model_group=query.text("model"),
             start=query.moment("start_date"),
             end=query.moment("end_date", end=True),
+            request_id=query.text("request_id"),
             page=page,
             page_size=size,
         )

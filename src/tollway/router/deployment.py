@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 __all__ = ["Deployment", "DeploymentStats"]
 
@@ -42,12 +42,14 @@ class Deployment:
     clientside_auth_params: tuple[Any, ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
-class DeploymentStats:
+class DeploymentStats(NamedTuple):
     """What the shared state knows about a deployment right now (all counts for the current minute window).
 
     ``latency`` is an exponentially weighted moving average of seconds per call (time to first token for streams;
     None until measured); ``cooldown_until`` is a UNIX time (None when not cooling down).
+
+    A NamedTuple (immutable, like the frozen dataclass it was): the router reads one per request, and building a
+    frozen dataclass from keywords cost 13k instructions, a NamedTuple from positions a fraction of that (callgrind).
     """
 
     rpm_used: int = 0

@@ -135,18 +135,20 @@ class MemoryState:
         cooldown_until = until if until is not None and until > now else None
         usage = self._usage.get(deployment_id)
         if usage is None:
-            return DeploymentStats(cooldown_until=cooldown_until)
+            return DeploymentStats(0, 0, 0, None, cooldown_until, 0)
         counts = usage.windows.get(window_of(now))
         fresh = usage.latency is not None and now - usage.latency_at < self._latency_ttl
         leases = usage.leases
+        # Positional, in field order (rpm_used, tpm_used, in_flight, latency, cooldown_until, failures): one per
+        # deployment per request.
         return DeploymentStats(
-            rpm_used=counts.requests if counts is not None else 0,
-            tpm_used=counts.tokens if counts is not None else 0,
+            counts.requests if counts is not None else 0,
+            counts.tokens if counts is not None else 0,
             # leases is a min-heap: when its earliest expiry is in the future, every lease is live.
-            in_flight=len(leases) if not leases or leases[0] > now else sum(1 for e in leases if e > now),
-            latency=usage.latency if fresh else None,
-            cooldown_until=cooldown_until,
-            failures=counts.failures if counts is not None else 0,
+            len(leases) if not leases or leases[0] > now else sum(1 for e in leases if e > now),
+            usage.latency if fresh else None,
+            cooldown_until,
+            counts.failures if counts is not None else 0,
         )
 
     async def acquire(self, deployment_id: str, now: float, *, rpm_limit: int | None, max_parallel: int | None) -> bool:

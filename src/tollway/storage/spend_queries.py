@@ -39,11 +39,12 @@ class LogFilter:
     status: int | None = None
     start: datetime | None = None
     end: datetime | None = None
+    request_id: str | None = None  # the gateway's (or the client's x-request-id): answers carry it
 
     def clauses(self) -> list[ColumnElement[bool]]:
         """The WHERE clauses of the filters that are set."""
         clauses: list[ColumnElement[bool]] = []
-        for name in ("key_hash", "user_id", "team_id", "customer_id", "model_group", "status"):
+        for name in ("key_hash", "user_id", "team_id", "customer_id", "model_group", "status", "request_id"):
             value = getattr(self, name)
             if value is not None:
                 clauses.append(spend_logs.c[name] == value)

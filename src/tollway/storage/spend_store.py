@@ -86,6 +86,7 @@ class SpendStore:
         status: int | None = None,
         start: datetime | None = None,
         end: datetime | None = None,
+        request_id: str | None = None,
         page: int = 1,
         page_size: int = 100,
     ) -> tuple[list[SpendEvent], int]:
@@ -103,6 +104,7 @@ class SpendStore:
             status=status,
             start=start,
             end=end,
+            request_id=request_id,
         )
         async with self.database.read() as connection:
             return await spend_queries.logs(connection, filters, page=page, page_size=page_size)
