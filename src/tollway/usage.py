@@ -65,17 +65,19 @@ class TokenUsage:
         prompt = usage.get("prompt_tokens_details") or {}
         completion = usage.get("completion_tokens_details") or {}
         server_tools = usage.get("server_tool_use") or {}
+        # Positional, in field order (one per answer): input, output, cache read, cache write, 1h cache write,
+        # reasoning, audio in, audio out, web searches.
         return cls(
-            input_tokens=_int(usage, "prompt_tokens"),
-            output_tokens=_int(usage, "completion_tokens"),
-            cache_read_tokens=_int(prompt, "cached_tokens"),
-            cache_write_tokens=_int(prompt, "cache_write_tokens"),
-            cache_write_1h_tokens=_int(prompt, "cache_write_1h_tokens"),
-            reasoning_tokens=_int(completion, "reasoning_tokens"),
-            audio_input_tokens=_int(prompt, "audio_tokens"),
-            audio_output_tokens=_int(completion, "audio_tokens"),
-            web_search_requests=_int(server_tools, "web_search_requests"),
-            estimated=estimated,
+            _int(usage, "prompt_tokens"),
+            _int(usage, "completion_tokens"),
+            _int(prompt, "cached_tokens"),
+            _int(prompt, "cache_write_tokens"),
+            _int(prompt, "cache_write_1h_tokens"),
+            _int(completion, "reasoning_tokens"),
+            _int(prompt, "audio_tokens"),
+            _int(completion, "audio_tokens"),
+            _int(server_tools, "web_search_requests"),
+            estimated,
         )
 
     def to_openai(self) -> dict[str, Any]:

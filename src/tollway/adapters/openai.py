@@ -422,7 +422,8 @@ class OpenAIAdapter(BaseAdapter):
                 body=response.body,
             )
         usage = data.get("usage")
-        if isinstance(usage, Mapping):
+        # type() first: isinstance against an ABC costs ~2.8k instructions (callgrind); parsed JSON is a dict.
+        if type(usage) is dict or isinstance(usage, Mapping):
             data["usage"] = normalise_usage(usage)
         reasoning_field = endpoint.quirks.get("reasoning_field")
         if reasoning_field:
@@ -462,7 +463,8 @@ class OpenAIAdapter(BaseAdapter):
                 body=response.body,
             )
         usage = data.get("usage")
-        if isinstance(usage, Mapping):
+        # type() first: isinstance against an ABC costs ~2.8k instructions (callgrind); parsed JSON is a dict.
+        if type(usage) is dict or isinstance(usage, Mapping):
             data["usage"] = normalise_usage(usage)
         return data
 
