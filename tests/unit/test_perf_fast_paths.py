@@ -99,3 +99,24 @@ def test_endpoints_are_reused_only_for_explicit_key_and_base() -> None:
     from_env = plan_call("openai/m", {"api_base": "http://h/v1"}, fields, settings, cache).endpoint
     assert from_env.api_key == "env-key"
     assert len(cache) == 2
+
+
+def test_the_per_request_values_that_are_no_longer_frozen_still_compare_and_hash_by_value() -> None:
+    from tollway.http import HttpRequest
+    from tollway.usage import TokenUsage
+
+    usage = {"prompt_tokens": 12, "completion_tokens": 9, "prompt_tokens_details": {"cached_tokens": 2}}
+    first, second = TokenUsage.from_openai(usage), TokenUsage.from_openai(dict(usage))
+    assert first == second
+    assert hash(first) == hash(second)
+    assert (first.input_tokens, first.output_tokens, first.cache_read_tokens) == (12, 9, 2)
+    assert {first: 1}[second] == 1  # usable as a key, as a frozen dataclass was
+    price = Price(input=Decimal("0.000001"), output=Decimal("0.000002"))
+    cost = compute_cost(price, input_tokens=12, output_tokens=9)
+    assert cost is not None
+    assert hash(cost) == hash(compute_cost(price, input_tokens=12, output_tokens=9))
+    assert hash(RetryPolicy(num_retries=2)) == hash(RetryPolicy(num_retries=2))
+    assert HttpRequest("POST", "http://x/v1", {}, b"{}") == HttpRequest("POST", "http://x/v1", {}, b"{}")
+    stats = DeploymentStats(1, 2, 3, 0.5, None, 0)
+    assert stats == DeploymentStats(rpm_used=1, tpm_used=2, in_flight=3, latency=0.5)
+    assert hash(stats) == hash(DeploymentStats(rpm_used=1, tpm_used=2, in_flight=3, latency=0.5))

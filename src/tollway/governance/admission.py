@@ -202,7 +202,7 @@ class ClaimPlan:
     rates: tuple[RateClaim, ...] = ()
     # The last (estimate, claims) ``reserving`` made: the estimates of a plan's requests repeat (they are remembered
     # per rounded size: proxy.estimate), and claims are immutable, so requests may share them.
-    _last: list[tuple[int, CheckedClaims]] = field(default_factory=list, compare=False, repr=False)
+    _last: list[tuple[int, CheckedClaims]] = field(default_factory=list, init=False, compare=False, repr=False)
 
     def with_estimate(self, estimate: Decimal) -> list[Claim]:
         """The claims of one request reserving ``estimate`` (USD) on every budget claim, as ``claims_for`` makes
