@@ -121,7 +121,7 @@ class Gate:
         # Positional, in declaration order: one request's event (SpendEvent.of says why).
         event = SpendEvent.of(
             call.ts,
-            call.event_id or new_event_id(),
+            call.event_id,
             call.request_id,
             key.token_hash if key is not None else None,
             key.key_name if key is not None else None,
