@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from tollway.proxy.body import BODY_TIMEOUT as BODY_TIMEOUT_KEY
+from tollway.proxy.gc_tuning import tuned_after_start
 
 HERE = Path(__file__).resolve().parent
 KEY = "sk-bench-master-key-0123456789"
@@ -154,7 +155,8 @@ async def run(port: int, args: argparse.Namespace) -> None:
         elif args.store == "postgres":
             database, redis_url = await scratch_database(args.database_url), args.redis_url
         try:
-            app = build_app(port, database, f"{scratch}/spool", redis_url, timeless=args.raw)
+            # As ``tollway serve`` runs it: the garbage collector tuned once started (tollway.proxy.gc_tuning).
+            app = tuned_after_start(build_app(port, database, f"{scratch}/spool", redis_url, timeless=args.raw))
             async with app.router.lifespan_context(app):
                 key = await virtual_key(app) if args.virtual_key else KEY
                 await measure(app, key, args)

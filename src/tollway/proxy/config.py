@@ -80,6 +80,7 @@ _GENERAL_SETTINGS = {
     "max_request_size_mb": "number",
     "request_header_timeout": "number",
     "request_body_timeout": "number",
+    "gc_tuning": "bool",
     "metrics_public": "bool",
     "max_response_size_mb": "number",
     "store_prompts_in_spend_logs": "bool",

@@ -34,6 +34,7 @@ from starlette.applications import Starlette
 
 from tollway.proxy.app import create_app
 from tollway.proxy.gateway_config import GatewayConfig
+from tollway.proxy.gc_tuning import tuned_after_start
 from tollway.proxy.settings import GatewaySettings, StartupError
 
 __all__ = [
@@ -81,7 +82,7 @@ def serve(
         "lifespan": "on",
     }
     if workers <= 1:
-        uvicorn.run(create_app(config, dev=dev), **options)
+        uvicorn.run(_served_app(config, dev=dev, tune_gc=settings.gc_tuning), **options)
         return
     path = write_state(config, dev=dev)
     os.environ[STATE_ENV] = path  # inherited by the worker processes uvicorn spawns
@@ -122,7 +123,15 @@ def worker_app() -> Starlette:
     if not path:
         raise RuntimeError(f"{STATE_ENV} is not set: worker_app runs under 'tollway serve --workers N' only")
     config, dev = load_state(path)
-    return create_app(config, dev=dev)
+    settings = GatewaySettings.from_config(config, dev=dev)
+    return _served_app(config, dev=dev, tune_gc=settings.gc_tuning)
+
+
+def _served_app(config: GatewayConfig, *, dev: bool, tune_gc: bool) -> Starlette:
+    """The app a serving process runs: with the garbage collector tuned after start unless ``gc_tuning`` is off
+    (``tollway.proxy.gc_tuning``)."""
+    app = create_app(config, dev=dev)
+    return tuned_after_start(app) if tune_gc else app
 
 
 def write_state(config: GatewayConfig, *, dev: bool) -> str:

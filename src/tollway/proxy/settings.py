@@ -48,6 +48,8 @@ class GatewaySettings:
     - ``header_timeout`` / ``body_timeout``: seconds a client may take to send its request headers (then the
       connection is closed) and its body (then 408): ``general_settings.request_header_timeout`` (10) and
       ``request_body_timeout`` (30).
+    - ``gc_tuning``: ``tollway serve`` tunes the garbage collector once started (``tollway.proxy.gc_tuning``);
+      ``general_settings.gc_tuning: false`` keeps Python's defaults.
     """
 
     master_key: str | None
@@ -57,6 +59,7 @@ class GatewaySettings:
     database_url: str | None = None
     header_timeout: float = DEFAULT_HEADER_TIMEOUT
     body_timeout: float = DEFAULT_BODY_TIMEOUT
+    gc_tuning: bool = True
 
     @property
     def auth_enabled(self) -> bool:
@@ -93,6 +96,7 @@ class GatewaySettings:
             database_url=config.database_url or env.get("DATABASE_URL") or None,
             header_timeout=_seconds(config.settings, "request_header_timeout", DEFAULT_HEADER_TIMEOUT),
             body_timeout=_seconds(config.settings, "request_body_timeout", DEFAULT_BODY_TIMEOUT),
+            gc_tuning=_flag(config.settings, "gc_tuning", default=True),
         )
 
 
@@ -123,6 +127,15 @@ def _seconds(settings: Mapping[str, object], name: str, default: float) -> float
     if not 0 < seconds < float("inf"):
         raise StartupError(f"general_settings.{name} must be a positive number of seconds")
     return seconds
+
+
+def _flag(settings: Mapping[str, object], name: str, *, default: bool) -> bool:
+    value = settings.get(name)
+    if value is None:
+        return default
+    if not isinstance(value, bool):
+        raise StartupError(f"general_settings.{name} must be true or false")
+    return value
 
 
 def _truthy(value: str | None) -> bool:
