@@ -77,6 +77,50 @@ async def test_invalidation_forces_a_reload_and_the_cache_is_bounded() -> None:
     assert len(cache) <= 10
 
 
+async def test_entries_are_reloaded_when_the_epoch_moves_and_only_then() -> None:
+    store, now = Store(), [0.0]
+    cache: KeyCache[str] = KeyCache(store.load, ttl=60.0, clock=lambda: now[0])
+    cache.observe(7)
+    assert await cache.get("a") == "A"
+    assert await cache.get("nope") is None
+    store.values["a"], store.values["nope"] = "A2", "created"
+    for second in range(1, 59):  # the epoch read every second, unchanged: nothing is reloaded
+        now[0] = float(second)
+        cache.observe(7)
+        assert await cache.get("a") == "A"
+        assert await cache.get("nope") is None
+    assert store.loads == 2
+    cache.observe(8)  # a change anywhere: both entries, the miss too, are loaded again, once
+    assert await cache.get("a") == "A2"
+    assert await cache.get("nope") == "created"
+    assert await cache.get("a") == "A2"
+    assert store.loads == 4
+
+
+async def test_an_entry_loaded_while_the_epoch_moved_is_loaded_again() -> None:
+    store = Store()
+    store.gate = asyncio.Event()
+    cache: KeyCache[str] = KeyCache(store.load, ttl=60.0)
+    loading = asyncio.create_task(cache.get("a"))
+    await asyncio.sleep(0)
+    cache.observe(1)  # counted while the load was reading: what it read may be from before the change
+    store.gate.set()
+    assert await loading == "A"
+    store.values["a"] = "A2"
+    assert await cache.get("a") == "A2"
+    assert store.loads == 2
+
+
+async def test_after_the_epoch_moved_a_stale_entry_still_serves_through_an_outage() -> None:
+    store, now = Store(), [0.0]
+    cache: KeyCache[str] = KeyCache(store.load, ttl=60.0, max_stale=300.0, clock=lambda: now[0])
+    assert await cache.get("a") == "A"
+    store.down = True
+    cache.observe(1)
+    now[0] = 5.0
+    assert await cache.get("a") == "A"
+
+
 async def test_invalidations_reach_another_instance_over_redis(redis_url: str, redis_prefix: str) -> None:
     seen_a: list[str] = []
     seen_b: list[str] = []

@@ -30,7 +30,7 @@ async def test_upgrade_creates_every_table_on_an_empty_database(database_url: st
     try:
         assert await current(database) is None
         await upgrade(database)
-        assert await current(database) == head() == "0007_partial_entity_indexes"
+        assert await current(database) == head() == "0008_entity_epoch"
         async with database.read() as connection:
             tables = await connection.run_sync(_tables)
     finally:

@@ -1,10 +1,12 @@
 """The in-memory cache in front of the key store: O(1) on the hot path, exact within one second across instances.
 
-Each entry lives ``ttl`` seconds. Management actions invalidate entries at once on this instance and, through
-Redis pub/sub (``Invalidations``), on every other instance; without Redis the TTL (1 s by default) is the bound.
-Concurrent misses for one key share one load (no stampede on the database). When a reload fails (the database is
-down) a stale entry keeps being served for up to ``max_stale`` seconds, so a database outage does not lock every
-caller out; unknown keys are cached as misses for ``ttl`` as well, so invalid keys cannot hammer the database.
+Each entry lives ``ttl`` seconds, and only while the store's entity epoch is the one it was loaded under
+(``observe``; the governance reads the epoch once per interval, see ``tollway.storage.epoch``). Management actions
+invalidate entries at once on this instance and, through Redis pub/sub (``Invalidations``), on every other
+instance; without Redis the epoch, read every second by default, is the bound. Concurrent misses for one key share
+one load (no stampede on the database). When a reload fails (the database is down) a stale entry keeps being served
+for up to ``max_stale`` seconds, so a database outage does not lock every caller out; unknown keys are cached as
+misses as well, so invalid keys cannot hammer the database.
 """
 
 from __future__ import annotations
@@ -35,12 +37,13 @@ class CacheUnavailable(Exception):  # noqa: N818  # a condition the caller maps 
 
 
 class _Entry(Generic[V]):
-    __slots__ = ("expires", "loaded", "value")
+    __slots__ = ("epoch", "expires", "loaded", "value")
 
-    def __init__(self, value: V | None, loaded: float, ttl: float) -> None:
+    def __init__(self, value: V | None, loaded: float, ttl: float, epoch: int) -> None:
         self.value = value
         self.loaded = loaded
         self.expires = loaded + ttl
+        self.epoch = epoch
 
 
 class KeyCache(Generic[V]):
@@ -62,13 +65,14 @@ class KeyCache(Generic[V]):
         self._clock = clock
         self._entries: dict[str, _Entry[V]] = {}
         self._loading: dict[str, asyncio.Future[V | None]] = {}
+        self._epoch = 0
 
     async def get(self, name: str) -> V | None:
         """The cached value, loading it when absent or expired. Raises ``CacheUnavailable`` when the store fails
         and nothing fresh enough is cached."""
         entry = self._entries.get(name)
         now = self._clock()
-        if entry is not None and now < entry.expires:
+        if entry is not None and now < entry.expires and entry.epoch == self._epoch:
             return entry.value
         pending = self._loading.get(name)
         if pending is not None:
@@ -89,6 +93,7 @@ class KeyCache(Generic[V]):
             del self._loading[name]
 
     async def _load(self, name: str, stale: _Entry[V] | None, now: float) -> V | None:
+        epoch = self._epoch  # as the load starts: a change counted while it runs makes the entry stale again
         try:
             value = await self._loader(name)
         except Exception as exc:
@@ -98,7 +103,7 @@ class KeyCache(Generic[V]):
             raise CacheUnavailable(f"the key store is unreachable ({type(exc).__name__})") from exc
         if len(self._entries) >= self._max_entries and name not in self._entries:
             self._evict()
-        self._entries[name] = _Entry(value, self._clock(), self._ttl)
+        self._entries[name] = _Entry(value, self._clock(), self._ttl, epoch)
         return value
 
     def _evict(self) -> None:
@@ -107,6 +112,11 @@ class KeyCache(Generic[V]):
         expired = [name for name, entry in self._entries.items() if entry.expires <= now]
         for name in expired or list(self._entries)[: max(1, self._max_entries // 10)]:
             del self._entries[name]
+
+    def observe(self, epoch: int) -> None:
+        """The store's entity epoch (``tollway.storage.epoch``) as last read: entries loaded under another one are
+        reloaded on their next ``get`` (and still served, as stale ones, while the store is unreachable)."""
+        self._epoch = epoch
 
     def invalidate(self, name: str | None = None) -> None:
         """Forget ``name`` (or everything): the next ``get`` reloads it."""

@@ -61,6 +61,9 @@ logger = logging.getLogger("tollway.governance")
 _MAX_PLANS = 10_000
 # Keys whose hash is remembered at most (per instance); past this many the memo starts again empty.
 _MAX_HASHES = 10_000
+# Cached keys and customers are reloaded when the entity epoch moves (read every key_cache_ttl seconds), and after
+# this long at most: a change made in the database by hand, not through the management API, does not move it.
+RECORD_MAX_AGE = 60.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,12 +110,15 @@ class Governance:
         self.counter = counter
         self.writer = writer
         self._clock = clock
-        self._keys: KeyCache[Principal] = KeyCache(stores.keys.principal_rows, ttl=settings.key_cache_ttl)
-        self._customers: KeyCache[CustomerRecord] = KeyCache(stores.customers.get, ttl=settings.key_cache_ttl)
+        ttl = settings.key_cache_ttl
+        lifetime = max(ttl, RECORD_MAX_AGE) if ttl > 0 else 0.0
+        self._keys: KeyCache[Principal] = KeyCache(stores.keys.principal_rows, ttl=lifetime)
+        self._customers: KeyCache[CustomerRecord] = KeyCache(stores.customers.get, ttl=lifetime)
         self.invalidations = Invalidations(
             self._apply, redis_url=settings.redis_url, channel=f"{settings.redis_prefix}invalidate"
         )
         self._janitor: asyncio.Task[None] | None = None
+        self._epoch_watch: asyncio.Task[None] | None = None
         self._plans: dict[tuple[int, int, str | None, str], tuple[Principal | None, CustomerRecord | None, ClaimPlan]]
         self._plans = {}
         # token -> its SHA-256 hex: hashing is ~8k instructions (callgrind), a lookup ~100, and a key sends the same
@@ -122,18 +128,23 @@ class Governance:
     # -- lifecycle ----------------------------------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Start the spend writer, the invalidation subscriber and the retention janitor."""
+        """Start the spend writer, the invalidation subscriber, the entity epoch's watch and the retention
+        janitor."""
         await self.writer.start()
         await self.invalidations.start()
+        if self.settings.key_cache_ttl > 0:
+            await self._read_epoch()
+            self._epoch_watch = asyncio.create_task(self._watch_epoch(), name="tollway-entity-epoch")
         if self.settings.retention is not None:
             self._janitor = asyncio.create_task(self._prune_forever(), name="tollway-retention")
 
     async def aclose(self) -> None:
         """Flush the spend rows, stop the background tasks, close the connections."""
-        if self._janitor is not None:
-            self._janitor.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._janitor
+        for task in (self._janitor, self._epoch_watch):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         await self.invalidations.aclose()
         await self.writer.aclose()
         await self.counter.aclose()
@@ -266,6 +277,24 @@ class Governance:
         else:  # users and teams are embedded in every principal of theirs; "*" is everything
             self._keys.invalidate()
             self._customers.invalidate()
+
+    async def _watch_epoch(self) -> None:
+        """Read the entity epoch every ``key_cache_ttl`` seconds: the bound on how long another instance's change
+        to a key, user, team or customer takes to reach this one without Redis (``tollway.storage.epoch``)."""
+        while True:
+            await asyncio.sleep(self.settings.key_cache_ttl)
+            await self._read_epoch()
+
+    async def _read_epoch(self) -> None:
+        from tollway.storage import epoch  # not at import: a gateway without a database never loads SQLAlchemy
+
+        try:
+            current = await epoch.read(self.stores.database)
+        except Exception as exc:  # the database may be down: cached records expire (or serve stale) as before
+            logger.debug("cannot read the entity epoch: %s", type(exc).__name__)
+            return
+        self._keys.observe(current)
+        self._customers.observe(current)
 
     async def _prune_forever(self) -> None:
         retention = self.settings.retention

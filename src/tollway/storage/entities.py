@@ -28,7 +28,7 @@ from tollway.governance.records import (
     TeamRecord,
     UserRecord,
 )
-from tollway.storage import schema
+from tollway.storage import epoch, schema
 from tollway.storage.database import ConflictError, RecordNotFoundError
 from tollway.storage.entities_base import (
     EntityStore,
@@ -136,6 +136,7 @@ class KeyStore(EntityStore[KeyRecord]):
             values = self.values(new_record)
             await connection.execute(delete(self.table).where(self.table.c.token_hash == old_hash))
             await self._insert(connection, values)
+            await epoch.bump(connection)
         return before, new_record
 
     async def principal_rows(self, token_hash: str) -> Principal | None:
@@ -283,6 +284,7 @@ class TeamStore(EntityStore[TeamRecord]):
             await self._insert(connection, self.values(record))
             for member in record.members:
                 await self._insert_member(connection, record.team_id, member)
+            await epoch.bump(connection)
         return record
 
     async def list(
@@ -307,6 +309,7 @@ class TeamStore(EntityStore[TeamRecord]):
             if await self._get_row(connection, team_id) is None:
                 raise RecordNotFoundError(self.kind, team_id)
             await self._insert_member(connection, team_id, member)
+            await epoch.bump(connection)
         return member
 
     async def remove_member(self, team_id: str, user_id: str) -> TeamMember:
@@ -318,6 +321,7 @@ class TeamStore(EntityStore[TeamRecord]):
             if row is None:
                 raise RecordNotFoundError("team member", f"{team_id}/{user_id}")
             await connection.execute(delete(members).where(where))
+            await epoch.bump(connection)
         return _member(row)
 
     async def _get_row(self, connection: AsyncConnection, team_id: str) -> Any:

@@ -16,6 +16,7 @@ from sqlalchemy import ColumnElement, Table, delete, func, insert, select, updat
 from sqlalchemy.exc import IntegrityError
 
 from tollway.governance.records import LIMIT_FIELDS, Limits, ModelBudget
+from tollway.storage import epoch
 from tollway.storage.database import ConflictError, Database, RecordNotFoundError
 
 if TYPE_CHECKING:
@@ -153,6 +154,7 @@ class EntityStore(ABC, Generic[R]):
         values = self.values(record)
         async with self.database.write() as connection:
             await self._insert(connection, values)
+            await epoch.bump(connection)
         return record
 
     async def get(self, ident: str) -> R | None:
@@ -172,6 +174,7 @@ class EntityStore(ABC, Generic[R]):
             if before is None:
                 raise self.not_found(ident)
             await self._execute(connection, update(self.table).where(self._id == ident).values(values), values)
+            await epoch.bump(connection)
             after = await self._get(connection, ident)
         assert after is not None
         return before, after
@@ -188,6 +191,7 @@ class EntityStore(ABC, Generic[R]):
                 raise self.not_found(ident)
             await self._delete_dependents(connection, ident)
             await connection.execute(delete(self.table).where(self._id == ident))
+            await epoch.bump(connection)
         return before
 
     def encode_changes(self, changes: Mapping[str, Any]) -> dict[str, Any]:

@@ -39,6 +39,7 @@ __all__ = [
     "api_keys",
     "audit_log",
     "customers",
+    "entity_epoch",
     "export_cursors",
     "export_failures",
     "export_sent",
@@ -240,6 +241,16 @@ spend_counters = Table(
 )
 
 # Append-only: the API has no route that updates or deletes an audit row.
+# One row (id 1): a counter every change to a key, user, team or customer increments in its own transaction
+# (tollway.storage.epoch). Each gateway process reads it once per key-cache interval: a change made through any
+# instance is seen from that one small query, instead of every cached key being reloaded each interval.
+entity_epoch = Table(
+    "entity_epoch",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("epoch", BigInteger, nullable=False),
+)
+
 audit_log = Table(
     "audit_log",
     metadata,

@@ -7,4 +7,4 @@ update it: ``tests/storage/test_store_migrate_head.py`` fails while it differs f
 
 __all__ = ["HEAD"]
 
-HEAD = "0007_partial_entity_indexes"
+HEAD = "0008_entity_epoch"
