@@ -3,7 +3,7 @@
 Each entry lives ``ttl`` seconds, and only while the store's entity epoch is the one it was loaded under
 (``observe``; the governance reads the epoch once per interval, see ``tollway.storage.epoch``). Management actions
 invalidate entries at once on this instance and, through Redis pub/sub (``Invalidations``), on every other
-instance; without Redis the epoch, read every second by default, is the bound. Concurrent misses for one key share
+instance; without Redis the epoch, read every half second by default, is the bound. Concurrent misses for one key share
 one load (no stampede on the database). When a reload fails (the database is down) a stale entry keeps being served
 for up to ``max_stale`` seconds, so a database outage does not lock every caller out; unknown keys are cached as
 misses as well, so invalid keys cannot hammer the database.

@@ -3,11 +3,12 @@
 A gateway's heap is mostly what start-up made and what lives as long as the process: modules, the app, the schema,
 price data (about 90,000 objects the collector tracks). Each request's own objects are freed by reference counting;
 the collector is only for reference cycles, of which a request makes few. With Python's default thresholds (700, 10,
-10), a served gateway still collected often under load, and each full collection walked the whole heap: with the
-SQLite store and a virtual key, the spend rows held until their batch is written keep the young generation's count
-growing, and ``gc.callbacks`` timing one gateway (wrk, 32 connections, ~3,000 requests/s) showed ~190 collections
-a second, 1.5 of them full ones of ~37 ms each: about 29 µs of CPU per request, and pauses of that length in the
-latency's tail (bench/RESULTS.md, session of 2026-11-27 21:36).
+10), a served gateway still collected often under load, and each full collection walked the whole heap: the
+objects of the requests in flight (and, with a store, the spend rows held until their batch is written) outlive
+young collections and are promoted, and ``gc.callbacks`` timing one gateway with the SQLite store and a virtual key
+(wrk, 32 connections, ~3,000 requests/s) showed ~190 collections a second, 1.5 of them full ones of ~37 ms each:
+about 29 µs of CPU per request, and pauses of that length in the latency's tail (bench/RESULTS.md, session of
+2026-11-27 21:36).
 
 So, once start-up is over, ``tune_collector`` collects once and freezes the survivors (``gc.freeze()``: the
 collector never walks them again; what start-up leaves is meant to live as long as the process), and raises the

@@ -160,8 +160,8 @@ _PRINCIPAL_PARTS = (("k", schema.api_keys), ("u", schema.users), ("t", schema.te
 
 def _principal_query() -> Select[Any]:
     """The key joined to its user, team and customer, every column labelled ``<part>__<name>``, for the key of the
-    ``token_hash`` parameter. Built once: the key cache reloads every key in use once a second without Redis, and
-    building this 60-column statement took about a third of the CPU of a reload (cProfile)."""
+    ``token_hash`` parameter. Built once: building this 60-column statement was about 40 % of the CPU of a key's
+    load (2.3-2.5 ms -> 1.3-1.6 ms, bench/RESULTS.md), and a key is loaded again whenever any entity changes."""
     keys, users, teams, customers = (table for _, table in _PRINCIPAL_PARTS)
     joined = (
         keys.outerjoin(users, users.c.user_id == keys.c.user_id)
