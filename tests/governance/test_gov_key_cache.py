@@ -95,6 +95,10 @@ async def test_entries_are_reloaded_when_the_epoch_moves_and_only_then() -> None
     assert await cache.get("nope") == "created"
     assert await cache.get("a") == "A2"
     assert store.loads == 4
+    store.values["a"] = "edited by hand"  # no epoch change: picked up once its lifetime (reloaded at 58) is over
+    now[0] = 118.0
+    assert await cache.get("a") == "edited by hand"
+    assert store.loads == 5
 
 
 async def test_an_entry_loaded_while_the_epoch_moved_is_loaded_again() -> None:

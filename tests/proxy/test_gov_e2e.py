@@ -70,6 +70,18 @@ def bearer(key: str) -> dict[str, str]:
     return {"authorization": f"Bearer {key}"}
 
 
+async def refused_within(client: httpx.AsyncClient, key: str, seconds: float) -> httpx.Response:
+    """Call with ``key`` until it is refused (403); fails if it is still served after ``seconds``."""
+    loop = asyncio.get_running_loop()
+    blocked_at = loop.time()
+    while True:
+        answer = await client.post("/v1/chat/completions", json=CHAT, headers=bearer(key))
+        if answer.status_code == 403:
+            return answer
+        assert loop.time() - blocked_at < seconds, "instance B still serves a key blocked through instance A"
+        await asyncio.sleep(0.02)
+
+
 async def settled_rows(governance: Governance, expected: int) -> list[Any]:
     """Wait for the batched writer to land ``expected`` rows (it flushes every 50 ms here)."""
     rows: list[Any] = []
@@ -154,14 +166,7 @@ async def test_limits_and_revocation_hold_across_two_instances(
         assert (await b.post("/v1/chat/completions", json=CHAT, headers=bearer(other))).status_code == 200
         await gov_a.stores.keys.set_blocked(hash_key(other), True)
         await gov_a.invalidate("key", hash_key(other))
-        loop = asyncio.get_running_loop()
-        blocked_at = loop.time()
-        while True:
-            answer = await b.post("/v1/chat/completions", json=CHAT, headers=bearer(other))
-            if answer.status_code == 403:
-                break
-            assert loop.time() - blocked_at < 1.0, "instance B still serves a key blocked through instance A"
-            await asyncio.sleep(0.02)
+        answer = await refused_within(b, other, 1.0)
         assert answer.json()["error"]["code"] == "key_blocked"
 
 
@@ -177,14 +182,7 @@ async def test_without_redis_a_key_blocked_through_one_instance_is_refused_by_an
         assert (await b.post("/v1/chat/completions", json=CHAT, headers=bearer(key))).status_code == 200
         await gov_a.stores.keys.set_blocked(hash_key(key), True)
         await gov_a.invalidate("key", hash_key(key))  # as the management route does: here only, without Redis
-        loop = asyncio.get_running_loop()
-        blocked_at = loop.time()
-        while True:
-            answer = await b.post("/v1/chat/completions", json=CHAT, headers=bearer(key))
-            if answer.status_code == 403:
-                break
-            assert loop.time() - blocked_at < 1.0, "instance B still serves a key blocked through instance A"
-            await asyncio.sleep(0.02)
+        answer = await refused_within(b, key, 1.0)
         assert answer.json()["error"]["code"] == "key_blocked"
 
 

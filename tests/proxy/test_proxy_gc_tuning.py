@@ -88,10 +88,9 @@ def _served(monkeypatch: pytest.MonkeyPatch, settings: dict[str, Any]) -> tuple[
     the served app left in this process."""
     import uvicorn
 
-    for name in SERVE_ENV_DEFAULTS:  # serve() sets them; the test's end restores them
-        monkeypatch.setenv(name, os.environ.get(name, "placeholder"))
-        if name not in os.environ:
-            monkeypatch.delenv(name)
+    for name in SERVE_ENV_DEFAULTS:  # serve() sets them: recorded first, so the test's end restores them
+        monkeypatch.setenv(name, "placeholder")
+        monkeypatch.delenv(name)
     monkeypatch.setenv("TOLLWAY_PRICE_LOOKUP", "process")
     apps: list[Starlette] = []
     monkeypatch.setattr(uvicorn, "run", lambda app, **options: apps.append(app))
