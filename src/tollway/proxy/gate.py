@@ -54,9 +54,9 @@ class Call:
     metadata: dict[str, Any] = field(default_factory=dict)
 
     @property
-    def headers(self) -> dict[str, str]:
-        """Headers the answer carries for this call (``x-ratelimit-*``)."""
-        return self.admission.headers if self.admission is not None else {}
+    def headers(self) -> list[tuple[bytes, bytes]]:
+        """Headers the answer carries for this call (``x-ratelimit-*``), encoded (``Admission.headers``)."""
+        return self.admission.headers if self.admission is not None else []
 
 
 class Gate:

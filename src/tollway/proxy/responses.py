@@ -11,7 +11,7 @@ import itertools
 import logging
 import os
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from typing import Any, Protocol
 
 import anyio
@@ -30,6 +30,7 @@ from tollway.types import ResponseMeta
 
 __all__ = [
     "Observer",
+    "RawHeader",
     "RequestIds",
     "ResultResponse",
     "SSEResponse",
@@ -50,6 +51,12 @@ ErrorEncoder = Callable[[TollwayError], bytes]
 
 DONE = b"data: [DONE]\n\n"
 _JSON_CONTENT_TYPE = (b"content-type", b"application/json")
+_NO_CACHE = (b"cache-control", b"no-cache")
+_CACHE_HIT = (b"x-tollway-cache-hit", b"true")
+_UNPRICED = b"unpriced"
+
+RawHeader = tuple[bytes, bytes]
+"""A response header as ASGI sends it: lower-case name and value, latin-1 encoded."""
 
 
 def json_response(data: Any, status: int = 200, headers: Mapping[str, str] | None = None) -> Response:
@@ -62,16 +69,17 @@ class ResultResponse(Response):
 
     media_type = "application/json"
 
-    def __init__(self, content: bytes, status: int, headers: Mapping[str, str], meta: ResponseMeta | None) -> None:
+    def __init__(self, content: bytes, status: int, raw_headers: list[RawHeader], meta: ResponseMeta | None) -> None:
+        """``raw_headers``: lower-case names and values, latin-1 encoded (as ASGI sends them), without
+        content-length and content-type, which are added here. The list is taken, not copied."""
         # What Starlette's Response.__init__ does for a bytes body and headers that never carry content-length or
         # content-type, without its generic checks (every model answer goes through here).
         self.status_code = status
         self.background = None
         self.body = content
-        raw = [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in headers.items()]
-        raw.append((b"content-length", b"%d" % len(content)))
-        raw.append(_JSON_CONTENT_TYPE)
-        self.raw_headers = raw
+        raw_headers.append((b"content-length", b"%d" % len(content)))
+        raw_headers.append(_JSON_CONTENT_TYPE)
+        self.raw_headers = raw_headers
         self.meta = meta
 
 
@@ -81,12 +89,12 @@ def result_response(
     request_id: str,
     status: int = 200,
     *,
-    extra: Mapping[str, str] | None = None,
+    extra: Sequence[RawHeader] = (),
 ) -> ResultResponse:
-    """``data`` (a model call's answer) with ``meta_headers`` (plus ``extra``) and ``meta`` kept on the response."""
+    """``data`` (a model call's answer) with ``meta_headers`` (plus the encoded ``extra``) and ``meta`` kept on the
+    response."""
     headers = meta_headers(meta, request_id)
-    if extra:
-        headers.update(extra)
+    headers.extend(extra)
     return ResultResponse(orjson.dumps(data), status, headers, meta)
 
 
@@ -115,17 +123,21 @@ def error_response(exc: BaseException, request_id: str) -> Response:
     return json_response(body, status, headers)
 
 
-def meta_headers(meta: ResponseMeta | None, request_id: str, *, cost: bool = True) -> dict[str, str]:
+def meta_headers(meta: ResponseMeta | None, request_id: str, *, cost: bool = True) -> list[RawHeader]:
     """``x-request-id``, ``x-tollway-model``, ``x-tollway-cost`` (when known: streams are costed at their end)
-    and ``x-tollway-cache-hit``."""
-    headers = {"x-request-id": request_id}
+    and ``x-tollway-cache-hit``, encoded as ASGI sends them: every model answer carries them, and encoding them here
+    once costs half of a header dict lower-cased and encoded later (bench/RESULTS.md)."""
+    headers = [(b"x-request-id", request_id.encode("latin-1"))]
     if meta is None:
         return headers
-    headers["x-tollway-model"] = meta.deployment_id or f"{meta.provider}/{meta.model}"
+    model = meta.deployment_id or f"{meta.provider}/{meta.model}"
+    headers.append((b"x-tollway-model", model.encode("latin-1")))
     if cost:
-        headers["x-tollway-cost"] = format(meta.cost.total, "f") if meta.cost is not None else "unpriced"
+        headers.append(
+            (b"x-tollway-cost", format(meta.cost.total, "f").encode() if meta.cost is not None else _UNPRICED)
+        )
     if meta.cache_hit:
-        headers["x-tollway-cache-hit"] = "true"
+        headers.append(_CACHE_HIT)
     return headers
 
 
@@ -174,11 +186,13 @@ class SSEResponse(StreamingResponse):
     def __init__(
         self,
         content: AsyncIterator[bytes],
-        headers: Mapping[str, str],
+        headers: Sequence[RawHeader],
         *,
         stream: AsyncCompletionStream | None = None,
     ) -> None:
-        super().__init__(content, headers={"cache-control": "no-cache", **headers})
+        """``headers``: encoded as ``ResultResponse``'s; cache-control and content-type are added here."""
+        super().__init__(content)  # its raw headers: the content-type of media_type
+        self.raw_headers = [_NO_CACHE, *headers, *self.raw_headers]
         self._generator = content
         # The upstream stream being relayed: the metrics settle tokens and spend when it closes.
         self.stream = stream

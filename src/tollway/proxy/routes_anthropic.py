@@ -119,7 +119,7 @@ class MessagesRoutes:
                 return b"event: error\ndata: " + orjson.dumps(envelope) + b"\n\n"
 
             stream = relay(result, request_id, encode=encoder.encode, finish=encoder.finish, on_error=on_error)
-            headers = {**meta_headers(result.meta, request_id, cost=False), **call.headers}
+            headers = [*meta_headers(result.meta, request_id, cost=False), *call.headers]
             return SSEResponse(stream, headers, stream=result)
         answer = self._compat.openai_to_anthropic(result._data, model)
         return result_response(answer, result.meta, request_id, extra=call.headers)

@@ -76,7 +76,7 @@ class OpenAIRoutes:
 
         call, result = await self._gate.run(request, request_id, model, body, call_type="chat", invoke=invoke)
         if isinstance(result, AsyncCompletionStream):
-            headers = {**meta_headers(result.meta, request_id, cost=False), **call.headers}
+            headers = [*meta_headers(result.meta, request_id, cost=False), *call.headers]
             return SSEResponse(relay(result, request_id), headers, stream=result)
         return result_response(result._data, result.meta, request_id, extra=call.headers)
 
@@ -107,7 +107,7 @@ class OpenAIRoutes:
         call, result = await self._gate.run(request, request_id, model, body, call_type="completion", invoke=invoke)
         if isinstance(result, AsyncCompletionStream):
             stream = relay(result, request_id, encode=lambda chunk: _sse(text_completion_chunk(chunk)))
-            headers = {**meta_headers(result.meta, request_id, cost=False), **call.headers}
+            headers = [*meta_headers(result.meta, request_id, cost=False), *call.headers]
             return SSEResponse(stream, headers, stream=result)
         return result_response(text_completion(result._data), result.meta, request_id, extra=call.headers)
 
