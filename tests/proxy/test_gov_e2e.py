@@ -14,14 +14,17 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from sqlalchemy import event
+import pytest
+from sqlalchemy import event, update
 from starlette.applications import Starlette
 
+from tollway.governance import service
 from tollway.governance.keys import generate_key, hash_key, key_name
 from tollway.governance.records import CustomerRecord, KeyRecord, Limits, UserRecord
 from tollway.governance.service import Governance
 from tollway.proxy.app import create_app
 from tollway.proxy.gateway_config import GatewayConfig
+from tollway.storage.schema import api_keys
 
 MASTER = "sk-test-master-key-0123456789"
 # A priced mock: 0.001 USD per input token, 0.002 per output token. "hello there" costs 10 in + 17 out = 0.044.
@@ -216,6 +219,30 @@ async def test_without_changes_a_key_in_use_is_not_reloaded(database_url: str, t
             assert len(loads) == 1
         finally:
             event.remove(engine, "before_cursor_execute", count)
+
+
+async def test_without_redis_a_change_made_by_hand_is_picked_up_once_a_record_is_old_enough(
+    database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A change made in the database directly moves no epoch: cached records still expire after RECORD_MAX_AGE
+    # (a minute; 3 s here), whatever the (shorter) epoch interval.
+    monkeypatch.setattr(service, "RECORD_MAX_AGE", 3.0)
+    async with running(config(database_url, tmp_path / "spool")) as (_, client, governance):
+        key = await new_key(governance)
+        assert (await client.post("/v1/chat/completions", json=CHAT, headers=bearer(key))).status_code == 200
+        await asyncio.sleep(0.6)  # the epoch read shows the key's creation: loaded once more, then kept
+        assert (await client.post("/v1/chat/completions", json=CHAT, headers=bearer(key))).status_code == 200
+        async with governance.stores.database.write() as connection:
+            await connection.execute(
+                update(api_keys).where(api_keys.c.token_hash == hash_key(key)).values(blocked=True)
+            )
+        loop = asyncio.get_running_loop()
+        blocked_at = loop.time()
+        while loop.time() - blocked_at < 1.2:  # two epoch reads and more: nothing told this instance
+            assert (await client.post("/v1/chat/completions", json=CHAT, headers=bearer(key))).status_code == 200
+            await asyncio.sleep(0.05)
+        answer = await refused_within(client, key, 3.0)
+        assert answer.json()["error"]["code"] == "key_blocked"
 
 
 async def test_models_not_allowed_for_a_key_are_refused(database_url: str, tmp_path: Path) -> None:
