@@ -73,6 +73,11 @@ def test_a_model_answer_sends_what_starlette_sent_for_its_header_dict(
     assert response.meta is meta
 
 
+def test_a_model_name_that_is_not_latin_1_does_not_fail_the_answer() -> None:
+    response = result_response({}, _meta(deployment_id="модель-é"), "r1")
+    assert (b"x-tollway-model", b"??????-\xe9") in response.raw_headers
+
+
 def test_a_stream_sends_what_starlette_sent_for_its_header_dict() -> None:
     async def chunks() -> AsyncIterator[bytes]:
         yield b"data: [DONE]\n\n"
