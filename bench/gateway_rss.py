@@ -9,7 +9,7 @@ a SQLite store in a temporary directory, then prints:
 - the first and second chat call with the master key (the first one loads what the request path needs, prices
   included), and VmRSS after them (idle);
 - a new virtual key (limits, a budget), ``wrk -t1 -c<conns> -d<seconds>s bench/chat.lua`` with it (pinned to core 1),
-  VmRSS right after the load and 2 s later, requests/s and non-2xx answers.
+  VmRSS (and the worker's threads) right after the load and 2 s later, requests/s and non-2xx answers.
 
 Environment variables reach the worker (e.g. ``TOLLWAY_PRICE_LOOKUP=subprocess``). Keep runs short: the machine's
 other jobs share its two cores. Nothing is asserted: read the figures beside a run of the code you compare with.
@@ -30,11 +30,22 @@ import gateway as bench
 
 def rss_mb(pid: int) -> float:
     """VmRSS of ``pid`` in MB."""
+    return int(_status(pid, "VmRSS").split()[0]) / 1024
+
+
+def threads(pid: int) -> int:
+    """Threads of ``pid``: each database connection of the SQLite store is one (aiosqlite), with its own page cache
+    and malloc arena, so RSS moves with how many the pool has opened."""
+    return int(_status(pid, "Threads"))
+
+
+def _status(pid: int, field: str) -> str:
     with open(f"/proc/{pid}/status") as status:
         for line in status:
-            if line.startswith("VmRSS"):
-                return int(line.split()[1]) / 1024
-    return 0.0
+            name, _, value = line.partition(":")
+            if name == field:
+                return value.strip()
+    raise SystemExit(f"no {field} in /proc/{pid}/status")
 
 
 def wait_live(port: int, proc: subprocess.Popen[bytes], limit: float = 30) -> float:
@@ -84,9 +95,10 @@ def main() -> int:
             first, second = timed_post(url, bench.KEY), timed_post(url, bench.KEY)
             pid = procs[1].pid
             print(f"cold start to ready {ready:.2f} s; first chat {first:.0f} ms, second {second:.1f} ms")
-            print(f"RSS idle after the first calls: {rss_mb(pid):.1f} MB")
+            print(f"RSS idle after the first calls: {rss_mb(pid):.1f} MB, {threads(pid)} threads")
             answer = load(url, bench.virtual_key(port), args.conns, args.seconds)
-            print(f"RSS after {args.seconds} s of wrk -c{args.conns} (virtual key): {rss_mb(pid):.1f} MB; {answer}")
+            measured = f"{rss_mb(pid):.1f} MB, {threads(pid)} threads"
+            print(f"RSS after {args.seconds} s of wrk -c{args.conns} (virtual key): {measured}; {answer}")
             time.sleep(2)
             print(f"RSS 2 s later: {rss_mb(pid):.1f} MB")
         finally:

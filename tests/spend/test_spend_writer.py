@@ -227,3 +227,24 @@ async def test_a_full_disk_keeps_rows_in_memory(
     assert await writer.flush()
     assert store.ids == [e.id for e in events]
     await writer.aclose()
+
+
+async def test_rows_written_clear_an_outage_even_if_their_spool_file_cannot_be_closed(spool: Path) -> None:
+    # The rows are in the database: a spool file that cannot be closed or removed afterwards is the spool's problem,
+    # not the database's (its rows, if the file stays, are replayed once and recognised by id).
+    store = FakeStore()
+    writer = SpendWriter(store, spool, batch_size=100, flush_interval=60)
+    await writer.start()
+    store.down = True
+    writer.record(many(1)[0])
+    assert not await writer.flush()
+    assert writer.outage
+    store.down = False
+    events = many(3, start=10)
+    for item in events:
+        writer.record(item)
+    os.close(writer._backlog[0].fd)  # closed behind the writer's back (the fd is then reused, or EBADF)
+    assert await writer.flush()
+    assert len(store.ids) == 4
+    assert not writer.outage
+    await writer.aclose()

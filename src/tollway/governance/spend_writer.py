@@ -381,9 +381,7 @@ class SpendWriter:
             segment.done = segment.count  # a torn or unreadable line is not coming back
             self._forget(segment)
             self._backlog.popleft()
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(segment.path)
-            os.close(segment.fd)
+            _discard(segment)
         while self._unspooled:
             events = self._unspooled[: self.max_batch]
             await self._write(events)
@@ -443,6 +441,22 @@ class SpendWriter:
             segment.count = await asyncio.to_thread(_count_lines, segment.path)
             logger.warning("replaying %d spend rows left in %s", segment.count, segment.path)
         self._backlog.extendleft(reversed(found))
+
+
+def _discard(segment: _Segment) -> None:
+    """Delete and close a segment whose rows are all written. A failure here is the spool's, not the database's:
+    logged, never raised into the write that succeeded (which would count as an outage and hold up the rows behind
+    it). A file left behind is replayed by the next scan; its rows are recognised by id and written once."""
+    try:
+        os.unlink(segment.path)
+    except FileNotFoundError:
+        pass
+    except OSError as error:
+        logger.warning("cannot remove the written spool file %s: %s", segment.path, error)
+    try:
+        os.close(segment.fd)
+    except OSError as error:
+        logger.warning("cannot close the written spool file %s: %s", segment.path, error)
 
 
 def _adopt(path: Path) -> _Segment | None:
