@@ -126,9 +126,10 @@ def error_response(exc: BaseException, request_id: str) -> Response:
 def meta_headers(meta: ResponseMeta | None, request_id: str, *, cost: bool = True) -> list[RawHeader]:
     """``x-request-id``, ``x-tollway-model``, ``x-tollway-cost`` (when known: streams are costed at their end)
     and ``x-tollway-cache-hit``, encoded as ASGI sends them: every model answer carries them, and a header dict
-    lower-cased and encoded later cost more (callgrind: 18.5k instructions per request with a virtual key,
-    bench/RESULTS.md). ``request_id`` is ASCII (``RequestIds``); a model name from the config may not be latin-1,
-    and its header then says ``?`` where a character cannot be sent, rather than failing an answer already paid for."""
+    lower-cased and encoded later cost more (callgrind, these and the ``x-ratelimit-*`` headers encoded alike:
+    18.5k instructions per request fewer with a virtual key, bench/RESULTS.md). ``request_id`` is ASCII
+    (``RequestIds``); a model name from the config may not be latin-1, and its header then says ``?`` where a
+    character cannot be sent, rather than failing an answer already paid for."""
     headers = [(b"x-request-id", request_id.encode("latin-1"))]
     if meta is None:
         return headers

@@ -240,7 +240,6 @@ spend_counters = Table(
     Column("updated_at", DateTime(timezone=True), nullable=False),
 )
 
-# Append-only: the API has no route that updates or deletes an audit row.
 # One row (id 1): a counter every change to a key, user, team or customer increments in its own transaction
 # (tollway.storage.epoch). Each gateway process reads it once per key-cache interval: a change made through any
 # instance is seen from that one small query, instead of every cached key being reloaded each interval.
@@ -251,6 +250,7 @@ entity_epoch = Table(
     Column("epoch", BigInteger, nullable=False),
 )
 
+# Append-only: the API has no route that updates or deletes an audit row.
 audit_log = Table(
     "audit_log",
     metadata,
