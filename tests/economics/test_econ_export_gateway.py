@@ -89,7 +89,7 @@ async def test_the_gateway_exports_the_usage_its_clients_were_answered(
                 if customer is not None:
                     tokens[customer] += usage["prompt_tokens"] + usage["completion_tokens"]
                     costs[answer.headers["x-request-id"]] = Decimal(answer.headers["x-tollway-cost"])
-        for _ in range(500):
+        for _ in range(1500):  # 30 s at most: a loaded CI machine took more than 10 (2026-11-28)
             if len(stripe_fake.meter_events) >= 4 and len(receiver.events) >= 5:
                 break
             await asyncio.sleep(0.02)
