@@ -1,7 +1,9 @@
-"""Answers of known length leave in one socket write; streams, HEAD answers and closes keep their order and timing.
+"""What a connection writes in one turn of the event loop leaves in one socket write at the end of that turn; the
+answers of several connections finishing in one turn leave together; streams, HEAD answers, error answers and
+closes keep their order, and nothing queued is lost.
 
 Drives tollway's httptools protocol directly with a transport that records every ``write`` and ``close``, as
-uvicorn's own protocol tests do, so the number of writes per answer is observed, not inferred from timing.
+uvicorn's own protocol tests do, so the number and the moment of the writes are observed, not inferred from timing.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from uvicorn.server import ServerState
 from tollway.proxy.app import create_app
 from tollway.proxy.gateway_config import GatewayConfig
 from tollway.proxy.protocol_httptools import TimedHttpToolsProtocol
+from tollway.transport.tick_writes import TickWrites
 
 App = Callable[[dict[str, Any], Any, Any], Awaitable[None]]
 KEY = "sk-protocol-writes-master-key-0123"
@@ -56,10 +59,10 @@ class RecordingTransport(asyncio.Transport):
         return [data for kind, data in self.events if kind == "write"]
 
 
-def connect(app: App) -> tuple[TimedHttpToolsProtocol, RecordingTransport]:
+def connect(app: App, ticks: TickWrites | None = None) -> tuple[TimedHttpToolsProtocol, RecordingTransport]:
     config = Config(app=app, http="httptools", lifespan="off", log_level="warning")
     config.load()
-    protocol = TimedHttpToolsProtocol(config, ServerState(), {}, asyncio.get_running_loop())
+    protocol = TimedHttpToolsProtocol(config, ServerState(), {}, asyncio.get_running_loop(), ticks=ticks)
     transport = RecordingTransport()
     protocol.connection_made(transport)
     return protocol, transport
@@ -112,7 +115,30 @@ async def test_a_stream_writes_its_head_before_its_first_chunk() -> None:
     assert b"transfer-encoding: chunked" in transport.writes[0]
     release.set()
     await settle()
-    assert transport.writes[1:] == [b"9\r\ndata: 1\n\n\r\n", b"0\r\n\r\n"]
+    # The chunk and the end of the stream were sent in one turn: one write.
+    assert transport.writes[1:] == [b"9\r\ndata: 1\n\n\r\n0\r\n\r\n"]
+
+
+async def test_stream_chunks_of_different_turns_are_not_held_for_each_other() -> None:
+    turns = [asyncio.Event(), asyncio.Event()]
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        await receive()
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/event-stream")]})
+        for turn, data in zip(turns, (b"data: 1\n\n", b"data: 2\n\n"), strict=True):
+            await turn.wait()
+            await send({"type": "http.response.body", "body": data, "more_body": True})
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+    protocol, transport = connect(app)
+    protocol.data_received(GET)
+    await settle()
+    turns[0].set()
+    await settle()
+    assert transport.writes[1:] == [b"9\r\ndata: 1\n\n\r\n"]  # out although the stream goes on
+    turns[1].set()
+    await settle()
+    assert transport.writes[2:] == [b"9\r\ndata: 2\n\n\r\n0\r\n\r\n"]
 
 
 async def test_a_head_request_gets_its_head_although_no_body_is_written() -> None:
@@ -168,7 +194,24 @@ async def test_pipelined_requests_are_answered_in_order_one_write_each() -> None
     protocol, transport = connect(app)
     protocol.data_received(GET + GET)
     await settle()
-    assert [w.rpartition(b"\r\n\r\n")[2] for w in transport.writes] == [b"answer 1", b"answer 2"]
+    sent = b"".join(transport.writes)
+    assert sent.count(b"HTTP/1.1 200 OK") == 2
+    assert sent.index(b"answer 1") < sent.index(b"HTTP/1.1 200 OK", sent.index(b"answer 1")) < sent.index(b"answer 2")
+
+
+async def test_an_error_answer_of_the_protocol_follows_the_answer_queued_before_it() -> None:
+    # The second pipelined request is not HTTP: uvicorn's protocol answers 400 and closes, by writing to its
+    # transport itself; the first request's answer, queued in the same turn, must leave first and not be lost.
+    protocol, transport = connect(answer([(b"content-length", b"5")], b"hello"))
+    protocol.data_received(GET)
+    await asyncio.sleep(0)  # the answer's task runs and queues the answer; its turn is not over
+    protocol.data_received(b"\x00\x01 not http\r\n\r\n")
+    await settle()
+    assert [kind for kind, _ in transport.events] == ["write", "close"]
+    sent = transport.writes[0]
+    assert sent.startswith(b"HTTP/1.1 200 OK")
+    assert b"\r\n\r\nhello" in sent
+    assert sent.index(b"hello") < sent.index(b"HTTP/1.1 400 Bad Request")
 
 
 async def test_a_body_in_parts_of_known_length_joins_the_head_to_the_first_part() -> None:
@@ -181,9 +224,71 @@ async def test_a_body_in_parts_of_known_length_joins_the_head_to_the_first_part(
     protocol, transport = connect(app)
     protocol.data_received(GET)
     await settle()
+    assert len(transport.writes) == 1
+    assert transport.writes[0].endswith(b"\r\n\r\nabcdef")
+
+
+async def test_the_answers_of_connections_finishing_in_one_turn_leave_at_its_end() -> None:
+    ticks = TickWrites()
+    seen_when_answered: list[int] = []
+    transports: list[RecordingTransport] = []
+
+    def app_of(body: bytes) -> App:
+        async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+            await receive()
+            await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"2")]})
+            await send({"type": "http.response.body", "body": body})
+            seen_when_answered.append(sum(len(t.writes) for t in transports))
+
+        return app
+
+    for body in (b"A1", b"B2"):
+        protocol, transport = connect(app_of(body), ticks)
+        transports.append(transport)
+        protocol.data_received(GET)
+    await settle()
+    # Both answers were complete before either was written; then each left in one write.
+    assert seen_when_answered == [0, 0]
+    assert [t.writes[0][-2:] for t in transports] == [b"A1", b"B2"]
+    assert [len(t.writes) for t in transports] == [1, 1]
+
+
+async def test_a_large_answer_made_in_one_turn_is_written_as_it_grows() -> None:
+    part = b"x" * (100 * 1024)
+    written_during: list[int] = []
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        await receive()
+        length = b"%d" % (4 * len(part))
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", length)]})
+        for index in range(4):
+            await send({"type": "http.response.body", "body": part, "more_body": index < 3})
+            written_during.append(len(transport.writes))
+
+    protocol, transport = connect(app)
+    protocol.data_received(GET)
+    await settle()
+    # 256 KiB queued: written at once (the transport's own flow control then applies), the rest at the turn's end.
+    assert written_during == [0, 0, 1, 1]
+    assert len(b"".join(transport.writes).partition(b"\r\n\r\n")[2]) == 4 * len(part)
     assert len(transport.writes) == 2
-    assert transport.writes[0].endswith(b"\r\n\r\nabc")
-    assert transport.writes[1] == b"def"
+
+
+async def test_a_write_queued_on_a_connection_that_closes_meanwhile_is_dropped() -> None:
+    closed_by_peer = asyncio.Event()
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        await receive()
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"2")]})
+        await send({"type": "http.response.body", "body": b"ok"})
+        transport.closing = True  # the connection went away before the end of the turn
+        closed_by_peer.set()
+
+    protocol, transport = connect(app)
+    protocol.data_received(GET)
+    await settle()
+    assert closed_by_peer.is_set()
+    assert transport.writes == []  # RecordingTransport would have failed a write after close
 
 
 @pytest.mark.parametrize("stream", [False, True])

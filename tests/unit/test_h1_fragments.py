@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from tollway.http import HttpResponse
 from tollway.transport.h1_connection import Connection
+from tollway.transport.tick_writes import TickWrites
 
 BODY = b'{"id": "chatcmpl-1", "choices": [{"message": {"content": "' + b"x" * 300 + b'"}}]}'
 PACKED = gzip.compress(BODY)
@@ -92,7 +93,7 @@ def _pieces(data: bytes, cuts: list[int]) -> list[bytes]:
 
 def _connection(loop: asyncio.AbstractEventLoop) -> tuple[Connection, _Transport, _Pool]:
     pool, transport = _Pool(), _Transport()
-    connection = Connection(loop, "upstream", pool)
+    connection = Connection(loop, "upstream", pool, TickWrites())
     connection.connection_made(transport)  # type: ignore[arg-type]
     return connection, transport, pool
 

@@ -28,7 +28,9 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 from uvicorn.server import ServerState
 
 from tollway.proxy.body import BODY_TIMEOUT
+from tollway.proxy.protocol_writes import CorkedTransport
 from tollway.proxy.settings import DEFAULT_BODY_TIMEOUT, DEFAULT_HEADER_TIMEOUT
+from tollway.transport.tick_writes import TickWrites
 
 __all__ = ["BODY", "HEADERS", "IDLE", "Deadlines", "Timed", "TimedH11Protocol", "expire", "protocol_class"]
 
@@ -144,14 +146,21 @@ class Timed(_UvicornHttp):
         *,
         header_timeout: float = DEFAULT_HEADER_TIMEOUT,
         body_timeout: float = DEFAULT_BODY_TIMEOUT,
+        ticks: TickWrites | None = None,
     ) -> None:
         super().__init__(config, server_state, app_state, _loop)
         self.deadlines = Deadlines(self.loop, header_timeout, body_timeout, functools.partial(expire, self))
         self.close_after_response = False
+        # Shared by every connection of the server (protocol_class); a protocol made alone writes on its own turns.
+        self.ticks = ticks if ticks is not None else TickWrites()
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        """Start the header deadline of the first request."""
+        """Queue the connection's writes to the end of each loop turn; start the header deadline of the first
+        request."""
         super().connection_made(transport)
+        # After uvicorn's own set-up (addresses, TLS, flow control: the transport's); every write and close of the
+        # protocol and of its request cycles then goes through the wrapper (tollway.proxy.protocol_writes).
+        self.transport = cast("asyncio.Transport", CorkedTransport(transport, self.ticks, self.loop))
         self.deadlines.enter(HEADERS)
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -201,7 +210,10 @@ def protocol_class(
     else:
         cls = TimedH11Protocol
     # uvicorn calls its ``http`` option with (config, server_state, app_state, _loop). A partial carries the
-    # deadlines and, unlike a class made here, pickles by reference into the ``--workers`` processes.
+    # deadlines and the connections' shared TickWrites (an empty one: each ``--workers`` process unpickles its
+    # own), and, unlike a class made here, pickles by reference into the worker processes.
+    ticks = TickWrites()
     return cast(
-        "type[asyncio.Protocol]", functools.partial(cls, header_timeout=header_timeout, body_timeout=body_timeout)
+        "type[asyncio.Protocol]",
+        functools.partial(cls, header_timeout=header_timeout, body_timeout=body_timeout, ticks=ticks),
     )

@@ -2,33 +2,24 @@
 
 httptools reports each phase as a parser callback (message begin, headers complete, message complete), so the
 deadlines follow them exactly; pipelined requests are received one after another and timed the same way. Each
-request's cycle writes an answer of known length in one system call (``tollway.proxy.protocol_writes``).
+connection's writes of one loop turn leave in one system call (``Timed``, ``tollway.proxy.protocol_writes``).
 """
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from tollway.proxy.body import BODY_TIMEOUT
 from tollway.proxy.protocol import BODY, HEADERS, Timed
-from tollway.proxy.protocol_writes import CoalescingCycle, CorkedTransport
 
 __all__ = ["TimedHttpToolsProtocol"]
 
 
 class TimedHttpToolsProtocol(Timed, HttpToolsProtocol):
     """uvicorn's httptools protocol that closes connections slow to send their headers and answers 408 to bodies
-    that take too long; answers of known length leave in one write."""
-
-    corked: CorkedTransport
-
-    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        """The connection's transport, as its request cycles write to it."""
-        super().connection_made(transport)
-        self.corked = CorkedTransport(transport)
+    that take too long; its writes of one loop turn leave in one write."""
 
     def on_message_begin(self) -> None:
         """The first byte of a request: its headers are due (the first request's since the connection opened)."""
@@ -39,9 +30,6 @@ class TimedHttpToolsProtocol(Timed, HttpToolsProtocol):
     def on_headers_complete(self) -> None:
         """Headers in: the body is due."""
         super().on_headers_complete()
-        cycle = self.cycle
-        if cycle is not None and not isinstance(cycle, CoalescingCycle):  # None or the last one: an upgrade request
-            CoalescingCycle.adopt(cycle, self.corked)
         scope: Any = self.scope
         scope[BODY_TIMEOUT] = False  # tells read_body that this protocol times the body
         self.deadlines.enter(BODY)

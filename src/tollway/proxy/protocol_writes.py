@@ -1,99 +1,82 @@
-"""One socket write for a whole answer: the status line and headers go out with the body when its length is known.
+"""``CorkedTransport``: what a client connection's protocol and request cycles write in one turn of the event loop
+leaves in one socket write, at the end of that turn.
 
-uvicorn's httptools cycle writes a response's head as soon as the application sends ``http.response.start`` and its
-body on ``http.response.body``: two ``send()`` system calls, and two TCP segments on a connection with Nagle off,
-for every answer of known length. Most of the gateway's answers (JSON of a ``Content-Length``) arrive as exactly
-those two messages back to back, so the head is held until the body's first write and both go out in one call.
+uvicorn writes an answer's head as soon as the application sends ``http.response.start`` and its body on
+``http.response.body``: two ``send()`` system calls (and two TCP segments, Nagle being off) per answer, each one
+waking the client. Queued instead, the head and the body of an answer (and the chunks of a stream that arrived
+together) go out joined, and the answers of every connection that finished in the same turn go out back to back
+(``tollway.transport.tick_writes`` says why that matters more).
 
-Only heads that declare a ``Content-Length`` are held (a ``HEAD`` request's never: it has no body write to join).
-A chunked answer (a stream) writes its head at once, so a client waiting for the first token still sees the
-status and headers straight away. ``CorkedTransport.close`` writes a held head first, so nothing is reordered or
-lost when the cycle closes the connection after the answer.
+The protocol's own transport is replaced by this wrapper as the connection opens, so every write of uvicorn's, its
+protocol's included (an error answer, a ``100 Continue``), is queued in the same order, and every ``close`` sends
+the queue first: nothing is reordered or lost. ``abort`` drops the queue, as it drops the transport's buffer.
 """
 
 from __future__ import annotations
 
 import asyncio
-from typing import Any, cast
+from typing import Any
 
-from uvicorn.protocols.http.httptools_impl import RequestResponseCycle
+from tollway.transport.tick_writes import TickWrites
 
-__all__ = ["CoalescingCycle", "CorkedTransport"]
+__all__ = ["CorkedTransport"]
+
+# Bytes queued on one connection beyond which they are written at once: a large streamed answer produced within one
+# turn reaches the transport, and its flow control, instead of being joined in memory.
+_MAX_QUEUED = 256 * 1024
 
 
 class CorkedTransport:
-    """A connection's transport as its request cycles see it: ``hold_next`` keeps the next write back and sends it
-    with the write after it. Everything else is the transport's own behaviour."""
+    """A connection's transport as its protocol and request cycles see it: writes wait for the end of the loop's
+    turn (``ticks``); anything else is the transport's own behaviour."""
 
-    __slots__ = ("_held", "_holding", "transport")
+    __slots__ = ("_chunks", "_loop", "_size", "_ticks", "transport")
 
-    def __init__(self, transport: asyncio.Transport) -> None:
+    def __init__(self, transport: asyncio.Transport, ticks: TickWrites, loop: asyncio.AbstractEventLoop) -> None:
         self.transport = transport
-        self._holding = False
-        self._held: bytes | None = None
-
-    def hold_next(self) -> None:
-        """Keep the next write (a response head) until the one after it (its body)."""
-        self._holding = True
+        self._ticks = ticks
+        self._loop = loop
+        self._chunks: list[bytes] | None = None
+        self._size = 0
 
     def write(self, data: bytes) -> None:
-        """Write ``data``, joined to a held head; or hold it, when asked to."""
-        if self._holding:
-            self._holding = False
-            self._held = data
+        """Queue ``data`` for the end of this turn."""
+        chunks = self._chunks
+        if chunks is None:
+            self._chunks = [data]
+            self._size = len(data)
+            self._ticks.add(self, self._loop)
             return
-        held = self._held
-        if held is not None:
-            self._held = None
-            data = held + data
-        self.transport.write(data)
+        chunks.append(data)
+        self._size += len(data)
+        if self._size >= _MAX_QUEUED:
+            self.send_queued()
 
-    def flush(self) -> None:
-        """Write a held head now (its answer turned out to be a stream, or has no body)."""
-        self._holding = False
-        held, self._held = self._held, None
-        if held is not None:
-            self.transport.write(held)
+    def send_queued(self) -> None:
+        """Write the queue now (dropped if the connection is closing: the client is gone)."""
+        chunks = self._chunks
+        if chunks is None:
+            return
+        self._chunks = None
+        if not self.transport.is_closing():
+            self.transport.write(chunks[0] if len(chunks) == 1 else b"".join(chunks))
 
     def close(self) -> None:
-        """Close after writing anything held."""
-        self.flush()
+        """Close after writing the queue."""
+        self.send_queued()
         self.transport.close()
+
+    def abort(self) -> None:
+        """Close now, dropping the queue."""
+        self._chunks = None
+        self.transport.abort()
 
     def is_closing(self) -> bool:
         """Whether the connection is closing or closed."""
         return self.transport.is_closing()
 
-
-class CoalescingCycle(RequestResponseCycle):
-    """uvicorn's request cycle writing a head of known length together with its body (see the module docstring).
-
-    A protocol turns its new cycle into one of these (``adopt``) right after uvicorn created it: the cycle's class
-    and transport change before its task first runs, so every message it sends goes through ``send`` here.
-    """
-
-    transport: Any  # a CorkedTransport
-
-    @classmethod
-    def adopt(cls, cycle: RequestResponseCycle, transport: CorkedTransport) -> None:
-        """Make ``cycle`` (just created by uvicorn, not yet running) coalesce its writes through ``transport``."""
-        cycle.__class__ = cls
-        cast(Any, cycle).transport = transport  # stands in for the asyncio transport: write, close, is_closing
-
-    async def send(self, message: Any) -> None:
-        """Send an ASGI message; a head declaring a ``Content-Length`` waits for the body's first write."""
-        if message["type"] != "http.response.start" or self.response_started or self.scope["method"] == "HEAD":
-            await super().send(message)
-            if not self.response_complete:
-                return
-            # uvicorn writes a body of known length even when it is empty, which sends a held head with it; this
-            # keeps the head from being lost should a version ever skip that write.
-            self.transport.flush()
-            return
-        transport: CorkedTransport = self.transport
-        transport.hold_next()
-        try:
-            await super().send(message)
-        finally:
-            if self.chunked_encoding is not False:  # a stream, or no head was written (refused start): no hold
-                transport.flush()
+    def __getattr__(self, name: str) -> Any:
+        # get_extra_info, pause_reading, resume_reading...: the transport's own (only names not defined here).
+        if name == "transport":  # not set yet (a copy being made): no recursion
+            raise AttributeError(name)
+        return getattr(self.transport, name)

@@ -30,6 +30,7 @@ from tollway.http import HttpRequest, HttpResponse
 from tollway.transport import Timeouts
 from tollway.transport.h1_connection import Connection
 from tollway.transport.h1_wire import Origin, encode_request
+from tollway.transport.tick_writes import TickWrites
 
 __all__ = ["H1Transport"]
 
@@ -117,6 +118,7 @@ class H1Transport:
         self._origins: dict[str, Origin] = {}
         self._tls: ssl.SSLContext | None = None
         self._closed = False
+        self._ticks = TickWrites()  # the requests of one loop turn leave together (tick_writes)
 
     async def fetch(self, request: HttpRequest, timeouts: Timeouts) -> HttpResponse:
         """The whole answer, whatever its status, within ``timeouts.total`` (connecting included)."""
@@ -217,7 +219,7 @@ class H1Transport:
         try:
             async with asyncio.timeout(timeouts.connect):
                 _, connection = await loop.create_connection(
-                    lambda: Connection(loop, host, pool),
+                    lambda: Connection(loop, host, pool, self._ticks),
                     origin.host,
                     origin.port,
                     ssl=self._tls_context() if origin.tls else None,

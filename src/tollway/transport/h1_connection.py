@@ -6,9 +6,11 @@ spends most of its system time on (``bench/RESULTS.md``). One exchange at a time
 
 An exchange is either *whole* (``fetch``: the waiter gets the ``HttpResponse`` once the body has ended) or
 *streamed* (``send``: the waiter gets the connection once the headers are in, and ``next_chunk`` hands the body
-over as it arrives, reading paused while more than ``_HIGH_WATER`` bytes wait for the reader). One loop timer per
-exchange bounds the whole answer (``total``) and the silence between two reads (``read``); it is re-armed only
-when it fires early. Failures become ``APIConnectionError``/``Timeout`` with the other transports' messages.
+over as it arrives, reading paused while more than ``_HIGH_WATER`` bytes wait for the reader). A request is written
+at the end of the loop's turn it was started in, with the others started in that turn (``tick_writes`` says why).
+One loop timer per exchange bounds the whole answer (``total``) and the silence between two reads (``read``); it is
+re-armed only when it fires early. Failures become ``APIConnectionError``/``Timeout`` with the other transports'
+messages.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import httptools
 from tollway.errors import APIConnectionError, Timeout
 from tollway.http import HttpResponse
 from tollway.transport.h1_wire import decoder_for
+from tollway.transport.tick_writes import TickWrites
 
 __all__ = ["Connection", "Owner"]
 
@@ -48,10 +51,12 @@ class Connection(asyncio.Protocol):
     """A pooled connection to one origin (``host`` names it in error messages); ``closed`` once it cannot carry
     another request."""
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, host: str, owner: Owner) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop, host: str, owner: Owner, ticks: TickWrites) -> None:
         self._loop = loop
         self._host = host
         self._owner = owner
+        self._ticks = ticks
+        self._outgoing: bytes | None = None  # the request, until the end of the loop's turn (send_queued)
         self._parser = httptools.HttpResponseParser(self)
         self.transport: asyncio.Transport | None = None
         self.closed = False
@@ -103,9 +108,18 @@ class Connection(asyncio.Protocol):
             self._deadline = None if total is None else now + total
             self._read = read
             self._timer = loop.call_at(self._next_check(now), self._check_time)
-        assert self.transport is not None
-        self.transport.write(payload)
+        # Written at the end of this turn of the loop, with the other requests started in it (TickWrites).
+        self._outgoing = payload
+        self._ticks.add(self, loop)
         return waiter
+
+    def send_queued(self) -> None:
+        """Write the request started in this turn (``TickWrites``). Nothing if the connection was aborted since;
+        if it is closing, ``connection_lost`` fails the exchange (the server never saw the request)."""
+        payload, self._outgoing = self._outgoing, None
+        transport = self.transport
+        if payload is not None and not self.closed and transport is not None and not transport.is_closing():
+            transport.write(payload)
 
     async def next_chunk(self) -> bytes | None:
         """The next piece of a streamed body, or None at its end."""
@@ -134,8 +148,9 @@ class Connection(asyncio.Protocol):
             self.abort()
 
     def abort(self) -> None:
-        """Close the connection now."""
+        """Close the connection now (a request not written yet never will be)."""
         self.closed = True
+        self._outgoing = None
         self._stop_timer()
         if self.transport is not None:
             self.transport.abort()
