@@ -68,3 +68,33 @@ def test_the_estimate_total_is_compute_costs_total(price: Price, input_tokens: i
     else:
         assert total == cost.total
         assert str(total) == str(cost.total)  # the same Decimal, exponent included
+
+
+def test_the_memory_counters_rpm_log_holds_only_the_window_in_compact_form() -> None:
+    from tollway.governance.counters_memory import _Log
+
+    log = _Log()
+    now = 1_000.0
+    for _ in range(200_000):  # 2,000 requests a second for 100 s, expired as the counter does on each admission
+        now += 0.0005
+        log.expire(now - 60)
+        log.append(now)
+    assert len(log) == 120_000  # the last 60 s
+    assert log.oldest() == pytest.approx(now - 60 + 0.0005)
+    # What is held: the window, plus at most as much again of expired times waiting to be cut off.
+    assert len(log._times) <= 2 * 120_000 + 64
+    assert log._times.itemsize == 8  # raw doubles, not float objects
+    log.expire(now)
+    assert (len(log), log.oldest()) == (0, float("inf"))
+
+
+def test_the_rpm_log_keeps_its_order_when_the_clock_steps_back() -> None:
+    from tollway.governance.counters_memory import _Log
+
+    log = _Log()
+    for moment in (10.0, 20.0, 15.0, 30.0):  # 15.0: the clock went back; it counts as 20.0 (expires later, not sooner)
+        log.append(moment)
+    log.expire(19.0)
+    assert (len(log), log.oldest()) == (3, 20.0)
+    log.expire(20.0)
+    assert (len(log), log.oldest()) == (1, 30.0)

@@ -11,10 +11,12 @@ seen.
 from __future__ import annotations
 
 import asyncio
+import bisect
 import functools
 import math
 import threading
 import time
+from array import array
 from collections import deque
 from collections.abc import Callable, Sequence
 
@@ -50,11 +52,44 @@ _SWEEP_MIN = 1024
 def _refuse_rate(claim: RateClaim, rate: _Rate, now: float) -> Refused:
     """The refusal of ``claim`` by a scope at its rpm or tpm limit (expired entries already gone)."""
     if claim.rpm is not None and len(rate.log) >= claim.rpm:
-        retry_after = rate.log[0] + WINDOW_SECONDS - now if rate.log else None
+        retry_after = rate.log.oldest() + WINDOW_SECONDS - now if rate.log else None
         return Refused(claim, "rpm", retry_after, claim.rpm, len(rate.log))
     assert claim.tpm is not None
     buckets = [(second, tokens) for second, tokens in rate.buckets]
     return Refused(claim, "tpm", tpm_retry_after(buckets, rate.tokens, claim.tpm, now), claim.tpm, rate.tokens)
+
+
+class _Log:
+    """Admission times in the window, oldest first, as raw doubles: 8 bytes a request (a deque of floats took 32,
+    and a scope under a high rpm limit holds every request of the last minute: ~10 MB at 5,000 requests/s, which
+    was most of a loaded worker's growth, bench/RESULTS.md 2026-11-28). Expired times are skipped by an index and
+    cut off once they are the larger half, so appending and expiring stay O(1) amortised."""
+
+    __slots__ = ("_start", "_times")
+
+    def __init__(self) -> None:
+        self._times = array("d")
+        self._start = 0
+
+    def __len__(self) -> int:
+        return len(self._times) - self._start
+
+    def oldest(self) -> float:
+        """The oldest time still held (``inf`` when none: nothing to expire)."""
+        return self._times[self._start] if len(self._times) > self._start else math.inf
+
+    def append(self, now: float) -> None:
+        times = self._times
+        # A clock that stepped back lands on the newest time rather than unsorting the log (bisect needs it sorted).
+        times.append(now if not times or now >= times[-1] else times[-1])
+
+    def expire(self, cutoff: float) -> None:
+        """Drop the times at or before ``cutoff``."""
+        times = self._times
+        start = self._start = bisect.bisect_right(times, cutoff, self._start)
+        if start > 64 and 2 * start >= len(times):
+            del times[:start]
+            self._start = 0
 
 
 class _Rate:
@@ -63,15 +98,14 @@ class _Rate:
     __slots__ = ("buckets", "log", "tokens")
 
     def __init__(self) -> None:
-        self.log: deque[float] = deque()
+        self.log = _Log()
         self.buckets: deque[list[int]] = deque()
         self.tokens = 0
 
     def expire(self, now: float) -> None:
         cutoff = now - WINDOW_SECONDS
-        log = self.log
-        while log and log[0] <= cutoff:
-            log.popleft()
+        if self.log.oldest() <= cutoff:
+            self.log.expire(cutoff)
         oldest_second = math.floor(now) - WINDOW_SECONDS
         buckets = self.buckets
         while buckets and buckets[0][0] <= oldest_second:
@@ -199,7 +233,7 @@ class MemoryCounter:
             if type(claim) is RateClaim:
                 rate = self._rates.get(claim.scope) or self._new_rate(claim.scope)
                 # A bucket of second s leaves when floor(now) - 60 >= s, which for a whole s is s <= now - 60.
-                if (rate.log and rate.log[0] <= cutoff) or (rate.buckets and rate.buckets[0][0] <= cutoff):
+                if rate.log.oldest() <= cutoff or (rate.buckets and rate.buckets[0][0] <= cutoff):
                     rate.expire(now)
                 if (claim.rpm is not None and len(rate.log) >= claim.rpm) or (
                     claim.tpm is not None and rate.tokens >= claim.tpm
