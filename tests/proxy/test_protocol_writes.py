@@ -214,7 +214,7 @@ async def test_an_error_answer_of_the_protocol_follows_the_answer_queued_before_
     assert sent.index(b"hello") < sent.index(b"HTTP/1.1 400 Bad Request")
 
 
-async def test_a_body_in_parts_of_known_length_joins_the_head_to_the_first_part() -> None:
+async def test_a_body_sent_in_parts_in_one_turn_leaves_with_its_head_in_one_write() -> None:
     async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         await receive()
         await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"6")]})
