@@ -5,9 +5,10 @@ delivers the bytes in the writer's system call and sends the reader's CPU an int
 hypervisor in a VM). Written as each answer is ready, every write of a busy gateway found its reader (the client,
 the upstream) asleep again: 1.9 such interrupts per proxied request, against 0.8 for the floor pass-through. Held to
 the end of the loop's turn, the writes of every request that finished in that turn leave back to back, and one
-wake-up serves them all: 0.14 interrupts per request, system time 50-55 -> 23 µs and CPU 250 -> 198 µs per request
-with a virtual key on SQLite (``bench/RESULTS.md``, 2026-11-28). What a request waits for is the rest of the turn
-it finished in (the other callbacks that were ready with it), not another poll.
+wake-up serves them all: 0.14 interrupts per request, system time 50-55 -> 23-26 µs and CPU 243 -> 187 µs per
+request with a virtual key on SQLite (``bench/RESULTS.md``, 2026-11-28). What a write waits for is the rest of the
+turn it was made in (the other callbacks that were ready with it) and one poll of the loop that does not wait
+(something is ready): at one connection, p50 377 -> 386 µs (``bench/ab_gateway.py --conns 1``).
 
 How. A writer (a connection) queues its bytes and calls ``add`` when its queue goes from empty to not; ``add``
 schedules one ``call_soon`` per turn, which runs after the callbacks already scheduled in that turn and calls each
